@@ -1,0 +1,1 @@
+"""Authflow: the authentication flow for Next.js + FastAPI + PostgreSQL."""

@@ -1,0 +1,65 @@
+"""Who is calling: a Bearer token or the access cookie, checked against a live session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from authflow.auth.cookies import ACCESS_COOKIE
+from authflow.auth.service import ClientInfo
+from authflow.auth.service import auth as auth_service
+from authflow.db import SessionDep
+from authflow.dependencies import KeysDep
+from authflow.errors import not_authenticated
+from authflow.models import User, UserSession
+
+# Declared for the OpenAPI docs' "Authorize" button; the token is read below so the
+# cookie works too.
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
+
+MAX_TOKEN_LENGTH = 4096
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    user: User
+    session: UserSession
+
+
+async def get_authenticated(
+    request: Request,
+    session: SessionDep,
+    keys: KeysDep,
+    bearer: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Authenticated:
+    if request.headers.get("authorization") is not None and bearer is None:
+        # An Authorization header that is not "Bearer <token>" is a client bug; say so
+        # rather than silently falling back to the cookie.
+        raise not_authenticated("Authorization header must be 'Bearer <token>'")
+    token = bearer or request.cookies.get(ACCESS_COOKIE)
+    if not token:
+        raise not_authenticated()
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise not_authenticated("Invalid or expired token")
+    user, user_session = await auth_service.resolve_access_token(session, token=token, keys=keys)
+    return Authenticated(user, user_session)
+
+
+async def get_current_user(auth: Annotated[Authenticated, Depends(get_authenticated)]) -> User:
+    return auth.user
+
+
+def client_info(request: Request) -> ClientInfo:
+    user_agent = request.headers.get("user-agent")
+    return ClientInfo(
+        user_agent=user_agent[:512] if user_agent else None,
+        ip=request.client.host if request.client else None,
+    )
+
+
+CurrentAuth = Annotated[Authenticated, Depends(get_authenticated)]
+CurrentUser = Annotated[User, Depends(get_current_user)]
+ClientInfoDep = Annotated[ClientInfo, Depends(client_info)]

@@ -1,0 +1,85 @@
+"""Settings read from the environment (prefix ``AUTHFLOW_``, plus ``DATABASE_URL``)."""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUTHFLOW_", extra="ignore", frozen=True)
+
+    env: Environment = Environment.development
+    database_url: Annotated[
+        str | None,
+        Field(validation_alias=AliasChoices("DATABASE_URL", "AUTHFLOW_DATABASE_URL")),
+    ] = None
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+
+    # Where the browser sees the app; cookies and redirects are built for this origin.
+    web_origin: str = "http://localhost:3000"
+
+    jwt_issuer: str = "authflow"
+    jwt_audience: str = "authflow-api"
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
+    # PEM of an Ed25519 private key. Required outside development/test; dev and test
+    # generate one under keys_dir on first start so nothing secret lives in git.
+    jwt_private_key: str | None = None
+    keys_dir: Path = REPO_ROOT / "var" / "keys"
+
+    session_ttl_hours: int = Field(default=12, ge=1, le=24 * 365)
+    remember_me_session_ttl_days: int = Field(default=30, ge=1, le=365)
+
+    password_min_length: int = Field(default=8, ge=8, le=64)
+    password_max_length: int = Field(default=1024, ge=64, le=4096)
+    # Argon2 verifications allowed at once; about one per core keeps a login storm
+    # from starving everything else.
+    hash_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
+
+    @model_validator(mode="after")
+    def _require_real_secrets_outside_dev(self) -> Settings:
+        if self.env in (Environment.development, Environment.test):
+            return self
+        missing = []
+        if not self.database_url:
+            missing.append("DATABASE_URL")
+        if not self.jwt_private_key:
+            missing.append("AUTHFLOW_JWT_PRIVATE_KEY")
+        if missing:
+            raise ValueError(
+                f"AUTHFLOW_ENV={self.env.value} needs real secrets; set: {', '.join(missing)}"
+            )
+        if not self.web_origin.startswith("https://"):
+            raise ValueError("AUTHFLOW_WEB_ORIGIN must be https:// outside development")
+        return self
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env is Environment.development
+
+    @cached_property
+    def async_database_url(self) -> str:
+        """The DSN in the form SQLAlchemy's asyncpg dialect wants."""
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set")
+        url = self.database_url
+        for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+asyncpg://" + url[len(prefix) :]
+        raise ValueError("DATABASE_URL must be a postgresql:// URL")

@@ -1,0 +1,31 @@
+"""Process-wide objects built in the lifespan, handed to handlers as dependencies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from authflow.config import Settings
+from authflow.kit.jwt import KeyRing
+from authflow.kit.passwords import PasswordHasher
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_hasher(request: Request) -> PasswordHasher:
+    hasher: PasswordHasher = request.app.state.hasher
+    return hasher
+
+
+def get_keys(request: Request) -> KeyRing:
+    keys: KeyRing = request.app.state.keys
+    return keys
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
+KeysDep = Annotated[KeyRing, Depends(get_keys)]

@@ -1,0 +1,146 @@
+"""Stable error codes and the handlers that turn every failure into ``{code, detail}``."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorCode(StrEnum):
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    PASSWORD_TOO_SHORT = "PASSWORD_TOO_SHORT"
+    PASSWORD_TOO_LONG = "PASSWORD_TOO_LONG"
+    PASSWORD_TOO_COMMON = "PASSWORD_TOO_COMMON"
+    PASSWORD_CONTAINS_USER_INFO = "PASSWORD_CONTAINS_USER_INFO"
+    USERNAME_TAKEN = "USERNAME_TAKEN"
+    EMAIL_TAKEN = "EMAIL_TAKEN"
+    LOGIN_BAD_CREDENTIALS = "LOGIN_BAD_CREDENTIALS"
+    UNSUPPORTED_GRANT_TYPE = "UNSUPPORTED_GRANT_TYPE"
+    NOT_AUTHENTICATED = "NOT_AUTHENTICATED"
+    NOTE_NOT_FOUND = "NOTE_NOT_FOUND"
+    NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+    DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    HTTP_ERROR = "HTTP_ERROR"
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+    code: str
+
+
+class ErrorResponse(BaseModel):
+    code: str
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+class AppError(Exception):
+    """A failure the client caused or must know about; never logged as a crash."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        detail: str,
+        status_code: int,
+        *,
+        headers: dict[str, str] | None = None,
+        errors: list[FieldError] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.status_code = status_code
+        self.headers = headers
+        self.errors = errors
+        # Extra top-level body members, e.g. RFC 6749's "error" at /token.
+        self.extra: dict[str, str] = {}
+
+
+def not_authenticated(detail: str = "Not authenticated") -> AppError:
+    return AppError(
+        ErrorCode.NOT_AUTHENTICATED, detail, 401, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def error_json(
+    code: str,
+    detail: str,
+    status_code: int,
+    headers: dict[str, str] | None = None,
+    errors: list[FieldError] | None = None,
+    extra: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorResponse(code=code, detail=detail, errors=errors).model_dump(exclude_none=True)
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    # ("body", "password") -> "password"; keep nested paths readable.
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or "body"
+
+
+def _validation_message(error: dict[str, Any]) -> str:
+    msg = str(error.get("msg", "Invalid value"))
+    # pydantic prefixes custom ValueErrors; the prefix means nothing to a person.
+    return msg.removeprefix("Value error, ")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+        return error_json(exc.code, exc.detail, exc.status_code, exc.headers, exc.errors, exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            FieldError(
+                field=_field_name(tuple(e.get("loc", ()))),
+                message=_validation_message(e),
+                code=str(e.get("type", "invalid")),
+            )
+            for e in exc.errors()
+        ]
+        summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+        return error_json(
+            ErrorCode.VALIDATION_ERROR, summary or "Invalid request", 422, None, errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {
+            404: ErrorCode.NOT_FOUND,
+            405: ErrorCode.METHOD_NOT_ALLOWED,
+            413: ErrorCode.REQUEST_TOO_LARGE,
+        }.get(exc.status_code, ErrorCode.HTTP_ERROR)
+        headers = dict(exc.headers) if exc.headers else None
+        return error_json(code, str(exc.detail), exc.status_code, headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+        if isinstance(exc, (OperationalError, InterfaceError, OSError, TimeoutError)) or (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated
+        ):
+            logger.warning("database unavailable: %s", exc)
+            return error_json(
+                ErrorCode.DATABASE_UNAVAILABLE, "The service is temporarily unavailable", 503
+            )
+        logger.exception("unhandled error")
+        return error_json(ErrorCode.INTERNAL_ERROR, "Internal server error", 500)

@@ -1,0 +1,8 @@
+"""Every table, imported here so Alembic and the app see one metadata."""
+
+from authflow.models.base import Base
+from authflow.models.note import Note
+from authflow.models.user import User
+from authflow.models.user_session import UserSession
+
+__all__ = ["Base", "Note", "User", "UserSession"]
