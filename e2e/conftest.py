@@ -1,0 +1,208 @@
+"""Browser tests against the real stack: embedded PostgreSQL, the API under uvicorn and the
+production build of the web app (``next build`` + ``next start``), driven in Chromium.
+
+Everything is started here and stopped by PID at the end of the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from authflow import devdb
+
+ROOT = Path(__file__).resolve().parents[1]
+FRONTEND = ROOT / "frontend"
+ARTIFACTS = ROOT / "artifacts"
+VAR = ROOT / "var"
+PYTHON = sys.executable
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+AXE = FRONTEND / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@dataclass(frozen=True)
+class Stack:
+    web_url: str
+    api_url: str
+    database_url: str
+
+
+def _wait_for(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}; see var/log/e2e-*.log")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"{what} did not answer at {url} within {timeout}s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _build_web(api_url: str) -> None:
+    """``next build`` bakes the /api rewrite target in, so rebuild when it differs."""
+    marker = FRONTEND / ".next" / "authflow-api-url"
+    fresh = (FRONTEND / ".next" / "BUILD_ID").exists() and marker.exists()
+    if os.environ.get("AUTHFLOW_E2E_REBUILD") != "1" and fresh and marker.read_text() == api_url:
+        return
+    env = {**os.environ, "AUTHFLOW_API_URL": api_url, "NEXT_TELEMETRY_DISABLED": "1"}
+    subprocess.run(["npm", "run", "build"], cwd=FRONTEND, env=env, check=True)
+    marker.write_text(api_url)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    api_port = int(os.environ.get("AUTHFLOW_E2E_API_PORT", "18765"))
+    web_port = int(os.environ.get("AUTHFLOW_E2E_WEB_PORT", "13765"))
+    api_url = f"http://127.0.0.1:{api_port}"
+    web_url = f"http://localhost:{web_port}"
+    _build_web(api_url)
+
+    logs = VAR / "log"
+    logs.mkdir(parents=True, exist_ok=True)
+    pgdata = VAR / f"e2e-postgres-{os.getpid()}"
+    shutil.rmtree(pgdata, ignore_errors=True)
+    db_port = devdb.free_port()
+    devdb.init_cluster(pgdata, fast_unsafe=True)
+    devdb.start(pgdata, db_port)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        env = {
+            **os.environ,
+            "AUTHFLOW_ENV": "test",
+            "DATABASE_URL": devdb.url(db_port),
+            "AUTHFLOW_KEYS_DIR": str(pgdata.parent / f"e2e-keys-{os.getpid()}"),
+            "AUTHFLOW_WEB_ORIGIN": web_url,
+            "AUTHFLOW_API_URL": api_url,
+            "NEXT_TELEMETRY_DISABLED": "1",
+        }
+        subprocess.run(
+            [PYTHON, "-m", "alembic", "upgrade", "head"], cwd=ROOT / "backend", env=env, check=True
+        )
+        with (logs / "e2e-api.log").open("wb") as api_log:
+            procs.append(
+                subprocess.Popen(
+                    [
+                        PYTHON,
+                        "-m",
+                        "uvicorn",
+                        "authflow.main:create_app",
+                        "--factory",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(api_port),
+                        "--log-level",
+                        "warning",
+                    ],
+                    env=env,
+                    stdout=api_log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        _wait_for(f"{api_url}/api/health", procs[-1], "API")
+        with (logs / "e2e-web.log").open("wb") as web_log:
+            procs.append(
+                subprocess.Popen(
+                    [
+                        str(FRONTEND / "node_modules" / ".bin" / "next"),
+                        "start",
+                        "-H",
+                        "127.0.0.1",
+                        "-p",
+                        str(web_port),
+                    ],
+                    cwd=FRONTEND,
+                    env=env,
+                    stdout=web_log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        _wait_for(f"{web_url}/login", procs[-1], "web app")
+        yield Stack(web_url=web_url, api_url=api_url, database_url=devdb.url(db_port))
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+        devdb.stop(pgdata)
+        shutil.rmtree(pgdata, ignore_errors=True)
+        shutil.rmtree(pgdata.parent / f"e2e-keys-{os.getpid()}", ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def playwright_instance() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance: Playwright) -> Iterator[Browser]:
+    executable = CHROMIUM if Path(CHROMIUM).exists() else None
+    browser = playwright_instance.chromium.launch(
+        executable_path=executable, args=CHROMIUM_ARGS, headless=True
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser, stack: Stack) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(base_url=stack.web_url, viewport={"width": 1280, "height": 800})
+    ctx.set_default_timeout(15_000)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+def check_accessibility(page: Page, name: str) -> None:
+    """Run axe-core on the page as it is now; fail on any violation. Also screenshot it."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.add_script_tag(path=str(AXE))
+    result: dict[str, Any] = page.evaluate("async () => await axe.run(document)")
+    violations = [
+        {
+            "id": v["id"],
+            "impact": v["impact"],
+            "help": v["help"],
+            "nodes": [n["target"] for n in v["nodes"]][:5],
+        }
+        for v in result["violations"]
+    ]
+    assert violations == [], f"{name}: " + json.dumps(violations, indent=2)

@@ -1,0 +1,29 @@
+import type { NextConfig } from "next";
+
+// Where the FastAPI server listens. Read when the config loads (`next build`
+// and `next start`); see docs/decisions.md "## Frontend".
+const apiUrl = (process.env.AUTHFLOW_API_URL ?? "http://127.0.0.1:8000").replace(/\/+$/, "");
+
+const securityHeaders = [
+  { key: "X-Content-Type-Options", value: "nosniff" },
+  { key: "X-Frame-Options", value: "DENY" },
+  { key: "Referrer-Policy", value: "strict-origin-when-cross-origin" },
+  { key: "Permissions-Policy", value: "camera=(), microphone=(), geolocation=()" },
+];
+
+const nextConfig: NextConfig = {
+  poweredByHeader: false,
+  async rewrites() {
+    return [
+      {
+        source: "/api/:path*",
+        destination: `${apiUrl}/api/:path*`,
+      },
+    ];
+  },
+  async headers() {
+    return [{ source: "/:path*", headers: securityHeaders }];
+  },
+};
+
+export default nextConfig;

@@ -1,0 +1,42 @@
+import type { Metadata } from "next";
+
+import { requireUser } from "@/lib/dal";
+
+export const metadata: Metadata = {
+  title: "Your account",
+};
+
+const memberSince = new Intl.DateTimeFormat("en-GB", { dateStyle: "long", timeZone: "UTC" });
+
+export default async function AccountPage() {
+  const user = await requireUser("/account");
+
+  const rows: { term: string; value: React.ReactNode }[] = [
+    { term: "Username", value: user.username },
+    { term: "Email", value: user.email ?? <span className="text-slate-600">Not set</span> },
+    { term: "Full name", value: user.full_name ?? <span className="text-slate-600">Not set</span> },
+    {
+      term: "Member since",
+      value: <time dateTime={user.created_at}>{memberSince.format(new Date(user.created_at))}</time>,
+    },
+  ];
+
+  return (
+    <>
+      <h1 className="text-3xl font-bold text-slate-900">Your account</h1>
+      <section aria-labelledby="profile-heading" className="mt-8 rounded-xl bg-white p-6 shadow-sm ring-1 ring-slate-200">
+        <h2 id="profile-heading" className="text-lg font-semibold text-slate-900">
+          Profile
+        </h2>
+        <dl className="mt-4 divide-y divide-slate-200">
+          {rows.map((row) => (
+            <div key={row.term} className="grid grid-cols-1 gap-1 py-3 sm:grid-cols-3 sm:gap-4">
+              <dt className="text-sm font-medium text-slate-600">{row.term}</dt>
+              <dd className="text-sm text-slate-900 sm:col-span-2">{row.value}</dd>
+            </div>
+          ))}
+        </dl>
+      </section>
+    </>
+  );
+}

@@ -1,0 +1,15 @@
+// Aliases over the types generated from openapi.json (`npm run gen:api`).
+// Import API types from here, never from schema.d.ts directly, so a
+// regeneration only has to be reconciled in this one file.
+import type { components } from "./schema";
+
+type Schemas = components["schemas"];
+
+export type UserRead = Schemas["UserRead"];
+export type SignupRequest = Schemas["SignupRequest"];
+export type LoginRequest = Schemas["LoginRequest"];
+export type NoteRead = Schemas["NoteRead"];
+export type NoteCreate = Schemas["NoteCreate"];
+export type NoteUpdate = Schemas["NoteUpdate"];
+export type ErrorResponse = Schemas["ErrorResponse"];
+export type FieldError = NonNullable<ErrorResponse["errors"]>[number];

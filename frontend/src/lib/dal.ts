@@ -1,0 +1,51 @@
+import "server-only";
+
+import { cookies } from "next/headers";
+import { redirect } from "next/navigation";
+import { cache } from "react";
+
+import { apiErrorFromResponse } from "@/lib/api/errors";
+import type { NoteRead, UserRead } from "@/lib/api/types";
+import { apiBaseUrl } from "@/lib/env";
+
+/** The login URL that brings the user back to `path` afterwards. */
+export function loginUrl(path: string): string {
+  return `/login?next=${encodeURIComponent(path)}`;
+}
+
+/**
+ * Server-side GET against the API, forwarding the incoming request's cookies.
+ * Returns null on 401; throws ApiError on any other failure.
+ */
+async function serverGet<T>(path: `/api/${string}`): Promise<T | null> {
+  const cookieHeader = (await cookies()).toString();
+  const headers = new Headers({ Accept: "application/json" });
+  if (cookieHeader) headers.set("Cookie", cookieHeader);
+
+  const response = await fetch(`${apiBaseUrl()}${path}`, { headers, cache: "no-store" });
+  if (response.status === 401) return null;
+  if (!response.ok) throw await apiErrorFromResponse(response);
+  return (await response.json()) as T;
+}
+
+/**
+ * The signed-in user, or null. This is the real authentication check: the API
+ * verifies the token and the session on every call. Memoised per request.
+ */
+export const getCurrentUser = cache(async (): Promise<UserRead | null> => {
+  return serverGet<UserRead>("/api/users/me");
+});
+
+/** The signed-in user; redirects to /login?next=`path` when there is none. */
+export async function requireUser(path: string): Promise<UserRead> {
+  const user = await getCurrentUser();
+  if (!user) redirect(loginUrl(path));
+  return user;
+}
+
+/** The signed-in user's notes (newest first); redirects to login on 401. */
+export async function listNotes(path: string): Promise<NoteRead[]> {
+  const notes = await serverGet<NoteRead[]>("/api/notes");
+  if (notes === null) redirect(loginUrl(path));
+  return notes;
+}

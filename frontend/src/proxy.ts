@@ -1,0 +1,46 @@
+import { NextResponse, type NextRequest } from "next/server";
+
+// Optimistic route guard only: it reads the cookie, never calls the API.
+// The real check is `requireUser()` in src/lib/dal.ts, called by every
+// protected page.
+
+const ACCESS_COOKIE = "__Host-authflow_access";
+
+/** `exp` (seconds since epoch) from a JWT's payload, without verifying it. */
+function jwtExpiry(token: string): number | null {
+  const parts = token.split(".");
+  if (parts.length !== 3 || !parts[1]) return null;
+  try {
+    const base64 = parts[1].replace(/-/g, "+").replace(/_/g, "/");
+    const padded = base64 + "=".repeat((4 - (base64.length % 4)) % 4);
+    const payload: unknown = JSON.parse(atob(padded));
+    if (typeof payload === "object" && payload !== null && "exp" in payload) {
+      const exp = (payload as { exp: unknown }).exp;
+      return typeof exp === "number" && Number.isFinite(exp) ? exp : null;
+    }
+  } catch {
+    // Not a JWT we can read: leave the decision to the API.
+  }
+  return null;
+}
+
+function redirectToLogin(request: NextRequest): NextResponse {
+  const { pathname, search } = request.nextUrl;
+  const url = new URL("/login", request.url);
+  url.searchParams.set("next", `${pathname}${search}`);
+  return NextResponse.redirect(url);
+}
+
+export function proxy(request: NextRequest) {
+  const token = request.cookies.get(ACCESS_COOKIE)?.value;
+  if (!token) return redirectToLogin(request);
+
+  const exp = jwtExpiry(token);
+  if (exp !== null && exp * 1000 <= Date.now()) return redirectToLogin(request);
+
+  return NextResponse.next();
+}
+
+export const config = {
+  matcher: ["/account/:path*", "/notes/:path*"],
+};
