@@ -89,6 +89,9 @@ def stack() -> Iterator[Stack]:
     web_port = int(os.environ.get("AUTHFLOW_E2E_WEB_PORT", "13765"))
     api_url = f"http://127.0.0.1:{api_port}"
     web_url = f"http://localhost:{web_port}"
+    for port, name in ((api_port, "AUTHFLOW_E2E_API_PORT"), (web_port, "AUTHFLOW_E2E_WEB_PORT")):
+        if not devdb.port_is_free(port):
+            pytest.fail(f"port {port} on 127.0.0.1 is in use; free it or set {name}")
     _build_web(api_url)
 
     logs = VAR / "log"

@@ -1,0 +1,1006 @@
+"""Authflow load benchmark: the engine behind ``bench/run`` (see bench/README.md).
+
+Starts a throwaway PostgreSQL and the API on free ports on 127.0.0.1, creates a user,
+drives the API with wrk, times one Argon2id verification in-process, and writes
+bench/results/latest.json plus docs/performance.md. Everything it starts (API,
+PostgreSQL, wrk) is stopped by PID on exit, Ctrl-C or failure.
+
+Standard library + httpx + the authflow package only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+LUA = BENCH / "wrk" / "bench.lua"
+DOC = ROOT / "docs" / "performance.md"
+PGDATA = ROOT / "var" / "bench-postgres"
+LOCK = ROOT / "var" / "bench.lock"
+PY = ROOT / ".venv" / "bin" / "python"
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+TASKSET = shutil.which("taskset")
+
+USERNAME = "bench-user"
+PASSWORD = "correct horse battery staple"  # a benchmark fixture, not a secret
+
+TARGETS = {
+    "me_vs_bare": (">=", 0.25),
+    "login_vs_hash_ceiling": (">=", 0.8),
+    "storm_p99_vs_idle_p99": ("<=", 3.0),
+}
+VERIFY_SAMPLES = 20
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", flush=True)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class Stopped(Exception):
+    """SIGTERM/SIGHUP arrived; unwinds like Ctrl-C so every finally block runs."""
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
+_children: dict[int, subprocess.Popen[Any]] = {}
+
+
+def spawn(args: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    # Own session: a Ctrl-C in the terminal reaches only us, and we stop children in order.
+    proc = subprocess.Popen(args, start_new_session=True, **kwargs)  # noqa: S603
+    _children[proc.pid] = proc
+    return proc
+
+
+def stop_proc(proc: subprocess.Popen[Any], *, grace: float = 10.0) -> None:
+    """SIGTERM the PID we started, SIGKILL after ``grace``; then sweep its own process
+    group (uvicorn's worker processes), which only holds processes we started."""
+    try:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        _children.pop(proc.pid, None)
+
+
+def stop_all_children() -> None:
+    for proc in list(_children.values()):
+        stop_proc(proc, grace=5.0)
+
+
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and its descendants, from /proc/<pid>/task/<tid>/children."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{p}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    todo.extend(int(c) for c in (task / "children").read_text().split())
+    return out
+
+
+def set_tree_affinity(pid: int, cpus: set[int]) -> None:
+    """Pin every thread of ``pid`` and of its descendants (threads started later inherit
+    the affinity of the thread that starts them)."""
+    for p in tree_pids(pid):
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{p}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(task.name), cpus)
+
+
+def tree_cpu_seconds(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in tree_pids(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = Path(f"/proc/{p}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / ticks
+
+
+def cpu_list(cpus: set[int]) -> str:
+    return ",".join(str(c) for c in sorted(cpus))
+
+
+def steal_snapshot() -> tuple[int, int]:
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+class Postgres:
+    def __init__(self, devdb: Any) -> None:
+        self.devdb = devdb
+        self.port = 0
+        self.pid: int | None = None
+
+    def start(self) -> str:
+        self.discard()  # a leftover from a run that was killed -9
+        self.port = self.devdb.free_port()
+        self.devdb.init_cluster(PGDATA, fast_unsafe=False)
+        self.devdb.start(PGDATA, self.port)
+        self.pid = int((PGDATA / "postmaster.pid").read_text().split()[0])
+        return str(self.devdb.url(self.port))
+
+    def discard(self) -> None:
+        if (PGDATA / "postmaster.pid").exists():
+            pid = int((PGDATA / "postmaster.pid").read_text().split()[0])
+            with contextlib.suppress(Exception):
+                self.devdb.stop(PGDATA)
+            self._kill_if_alive(pid)
+        if PGDATA.exists():
+            log_file = PGDATA / "server.log"
+            if log_file.exists():
+                RESULTS.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(log_file, RESULTS / "postgres-log.raw")
+            shutil.rmtree(PGDATA)
+
+    @staticmethod
+    def _kill_if_alive(pid: int) -> None:
+        # pg_ctl stop normally suffices; if not, fast shutdown then quit, by PID.
+        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL):
+            for _ in range(50):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    return
+                time.sleep(0.1)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def stop(self) -> None:
+        if self.pid is not None:
+            log(f"stopping PostgreSQL (pid {self.pid})")
+        self.discard()
+        self.pid = None
+
+
+# --------------------------------------------------------------------------- API
+
+
+@dataclass(frozen=True)
+class Config:
+    label: str
+    workers: int
+    hash_concurrency: int | None  # None: the API's default (= os.cpu_count())
+
+    def effective_hash_concurrency(self) -> int:
+        return self.hash_concurrency or os.cpu_count() or 1
+
+    def describe(self) -> str:
+        hc = (
+            f"AUTHFLOW_HASH_CONCURRENCY={self.hash_concurrency}"
+            if self.hash_concurrency
+            else f"hash concurrency default ({self.effective_hash_concurrency()})"
+        )
+        return f"uvicorn --workers {self.workers}, {hc}"
+
+
+class Api:
+    def __init__(self, config: Config, db_url: str, keys_dir: Path) -> None:
+        self.config = config
+        self.db_url = db_url
+        self.keys_dir = keys_dir
+        self.proc: subprocess.Popen[Any] | None = None
+        self.base = ""
+
+    def start(self, port: int) -> None:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("AUTHFLOW_") and k != "DATABASE_URL"
+        }
+        env.update(
+            DATABASE_URL=self.db_url,
+            AUTHFLOW_ENV="test",
+            AUTHFLOW_KEYS_DIR=str(self.keys_dir),
+            # A long --duration must not outlive the access token used by the wrk runs.
+            AUTHFLOW_ACCESS_TOKEN_TTL_SECONDS="3600",  # noqa: S106
+        )
+        if self.config.hash_concurrency:
+            env["AUTHFLOW_HASH_CONCURRENCY"] = str(self.config.hash_concurrency)
+        args = [
+            str(PY), "-m", "uvicorn", "authflow.main:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+            "--workers", str(self.config.workers),
+        ]  # fmt: skip
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        log_path = RESULTS / f"api-{self.config.label}.raw"
+        with log_path.open("wb") as out:
+            self.proc = spawn(args, cwd=ROOT / "backend", env=env, stdout=out, stderr=out)
+        self.base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            if self.proc.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"API exited with {self.proc.returncode}:\n{tail}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.base}/api/ready", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"API not ready after 60 s; see {log_path}")
+            time.sleep(0.2)
+        log(f"API up on {self.base} (pid {self.proc.pid}, {self.config.describe()})")
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            log(f"stopping API (pid {self.proc.pid})")
+            stop_proc(self.proc)
+            self.proc = None
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def time_argon2_verify() -> dict[str, Any]:
+    """One hash with the API's own parameters, then the median of pwdlib verifies."""
+    from pwdlib import PasswordHash
+    from pwdlib.hashers.argon2 import Argon2Hasher
+
+    from authflow.kit.passwords import PasswordHasher
+
+    hashed = PasswordHasher(1).hash_sync(PASSWORD)
+    # argon2 reads m/t/p from the hash itself, so this verifies at the API's cost.
+    verifier = PasswordHash((Argon2Hasher(),))
+    assert verifier.verify(PASSWORD, hashed)  # warm-up, and a sanity check
+    samples = []
+    for _ in range(VERIFY_SAMPLES):
+        t0 = time.perf_counter()
+        verifier.verify(PASSWORD, hashed)
+        samples.append(time.perf_counter() - t0)
+    median = statistics.median(samples)
+    cores = os.cpu_count() or 1
+
+    # Diagnostic: what `cores` threads verifying at once really achieve on this machine.
+    per_thread = max(3, VERIFY_SAMPLES // 2)
+
+    def work() -> None:
+        for _ in range(per_thread):
+            verifier.verify(PASSWORD, hashed)
+
+    threads = [threading.Thread(target=work) for _ in range(cores)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    parallel_rate = cores * per_thread / (time.perf_counter() - t0)
+
+    params = re.search(r"\$m=(\d+),t=(\d+),p=(\d+)\$", hashed)
+    return {
+        "algorithm": hashed.split("$")[1],
+        "params": params.group(0).strip("$") if params else None,
+        "samples": VERIFY_SAMPLES,
+        "median_ms": median * 1000,
+        "min_ms": min(samples) * 1000,
+        "max_ms": max(samples) * 1000,
+        "cores": cores,
+        "ceiling_logins_per_s": cores / median,
+        "parallel_threads": cores,
+        "parallel_measured_logins_per_s": parallel_rate,
+    }
+
+
+@dataclass
+class CaseSpec:
+    name: str
+    title: str
+    what: str
+    method: str
+    path: str
+    connections: int
+    bearer: bool = False
+    form: str | None = None
+
+
+def wrk_args(
+    spec: CaseSpec, base: str, token: str, seconds: float, wrk_cpus: set[int] | None
+) -> list[str]:
+    args = []
+    if wrk_cpus and TASKSET:
+        args += [TASKSET, "-c", cpu_list(wrk_cpus)]
+    args += [
+        WRK, "-t1", f"-c{spec.connections}", f"-d{max(1, round(seconds))}s",
+        "--timeout", "10s", "--latency", "-s", str(LUA),
+    ]  # fmt: skip
+    if spec.bearer:
+        args += ["-H", f"Authorization: Bearer {token}"]
+    args += [base + spec.path, "--"]
+    args += ["post-form", spec.form] if spec.form is not None else ["get"]
+    return args
+
+
+def start_wrk(
+    spec: CaseSpec, base: str, token: str, seconds: float, wrk_cpus: set[int] | None
+) -> subprocess.Popen[str]:
+    return spawn(
+        wrk_args(spec, base, token, seconds, wrk_cpus),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish_wrk(
+    proc: subprocess.Popen[str], spec: CaseSpec, raw_name: str, seconds: float
+) -> dict[str, Any]:
+    try:
+        out, _ = proc.communicate(timeout=seconds + 60)
+    finally:
+        _children.pop(proc.pid, None)
+    (RESULTS / f"{raw_name}.raw").write_text(out)
+    found = re.search(r"^BENCH_JSON (\{.*\})$", out, re.MULTILINE)
+    case: dict[str, Any] = {
+        "name": spec.name,
+        "title": spec.title,
+        "what": spec.what,
+        "request": f"{spec.method} {spec.path}",
+        "connections": spec.connections,
+        "raw_output": f"bench/results/{raw_name}.raw",
+    }
+    if proc.returncode != 0 or not found:
+        case.update(flagged=True, problems=[f"wrk failed (exit {proc.returncode})"])
+        return case
+    data = json.loads(found.group(1))
+    seconds_run = data["duration_us"] / 1e6
+    statuses = {k: int(v) for k, v in sorted(data["statuses"].items())}
+    non_2xx = sum(n for code, n in statuses.items() if not 200 <= int(code) <= 299)
+    socket_errors = {k: int(v) for k, v in data["socket_errors"].items()}
+    ok = sum(n for code, n in statuses.items() if 200 <= int(code) <= 299)
+    problems = []
+    if non_2xx:
+        problems.append(
+            "non-2xx: "
+            + ", ".join(f"{n}x{c}" for c, n in statuses.items() if not 200 <= int(c) <= 299)
+        )
+    if any(socket_errors.values()):
+        problems.append(
+            "socket errors: " + ", ".join(f"{k} {v}" for k, v in socket_errors.items() if v)
+        )
+    if data["requests"] == 0:
+        problems.append("no responses")
+    lat = data["latency_us"]
+    case.update(
+        duration_s=round(seconds_run, 3),
+        requests=data["requests"],
+        ok_2xx=ok,
+        rps=data["requests"] / seconds_run if seconds_run else 0.0,
+        ok_rps=ok / seconds_run if seconds_run else 0.0,
+        latency_ms={k: v / 1000 for k, v in lat.items()},
+        p50_ms=lat["p50"] / 1000,
+        p99_ms=lat["p99"] / 1000,
+        statuses=statuses,
+        non_2xx=non_2xx,
+        socket_errors=socket_errors,
+        errors=non_2xx + sum(socket_errors.values()),
+        flagged=bool(problems),
+        problems=problems,
+    )
+    return case
+
+
+class Runner:
+    """Runs every case against one API configuration."""
+
+    def __init__(
+        self, args: argparse.Namespace, config: Config, api: Api, pg: Postgres, token: str
+    ) -> None:
+        self.args = args
+        self.config = config
+        self.api = api
+        self.pg = pg
+        self.token = token
+        cores = os.cpu_count() or 1
+        self.all_cpus = set(range(cores))
+        pin = args.pin and cores >= 2 and TASKSET is not None
+        # wrk always gets the last core; the API keeps the others where it fits in them.
+        self.wrk_cpus: set[int] | None = {cores - 1} if pin else None
+        fits = pin and config.workers <= cores - 1
+        self.api_cpus_throughput = set(range(cores - 1)) if fits else self.all_cpus
+        self.pinning = {
+            "enabled": pin,
+            "wrk_cpus": cpu_list(self.wrk_cpus) if self.wrk_cpus else "any",
+            "api_cpus_throughput_cases": cpu_list(self.api_cpus_throughput),
+            "api_cpus_latency_and_storm_cases": cpu_list(self.all_cpus),
+            "postgres_cpus": "any (not pinned)",
+        }
+
+    def spec(self, name: str, connections: int) -> CaseSpec:
+        form = urlencode({"username": USERNAME, "password": PASSWORD, "grant_type": "password"})
+        specs = {
+            "bare": CaseSpec(
+                name, "GET /api/health (bare)",
+                "no auth, no DB: the framework's floor", "GET", "/api/health", connections,
+            ),
+            "me": CaseSpec(
+                name, "GET /users/me/ (Bearer)",
+                "JWT EdDSA verify + one DB query", "GET", "/users/me/", connections, bearer=True,
+            ),
+            "me_idle": CaseSpec(
+                name, "GET /users/me/ idle latency",
+                "same few connections as during the storm, nothing else running",
+                "GET", "/users/me/", connections, bearer=True,
+            ),
+            "login_storm": CaseSpec(
+                name, "POST /token (login storm)",
+                "form login: Argon2id verify + session insert + JWT sign",
+                "POST", "/token", connections, form=form,
+            ),
+            "me_during_storm": CaseSpec(
+                name, "GET /users/me/ during the storm",
+                "runs at the same time as the login storm",
+                "GET", "/users/me/", connections, bearer=True,
+            ),
+            "warmup_bare": CaseSpec(name, "warm-up", "", "GET", "/api/health", connections),
+            "warmup_me": CaseSpec(
+                name, "warm-up", "", "GET", "/users/me/", connections, bearer=True
+            ),
+            "warmup_login": CaseSpec(
+                name, "warm-up", "", "POST", "/token", connections, form=form
+            ),
+        }  # fmt: skip
+        return specs[name]
+
+    def _measure(
+        self, procs: list[tuple[subprocess.Popen[str], CaseSpec, float]]
+    ) -> list[dict[str, Any]]:
+        api_pid, pg_pid = self.api.pid, self.pg.pid
+        cpu0 = (tree_cpu_seconds(api_pid), tree_cpu_seconds(pg_pid), time.monotonic())
+        results = [
+            finish_wrk(proc, spec, f"{self.config.label}-{spec.name}", seconds)
+            for proc, spec, seconds in procs
+        ]
+        wall = time.monotonic() - cpu0[2]
+        api_cores = (tree_cpu_seconds(api_pid) - cpu0[0]) / wall
+        pg_cores = (tree_cpu_seconds(pg_pid) - cpu0[1]) / wall
+        for r in results:
+            r["api_cpu_cores"] = round(api_cores, 2)
+            r["postgres_cpu_cores"] = round(pg_cores, 2)
+        return results
+
+    def run_case(self, name: str, connections: int, seconds: float) -> dict[str, Any]:
+        spec = self.spec(name, connections)
+        log(f"  {spec.title}: -c {connections}, {seconds:g} s")
+        proc = start_wrk(spec, self.api.base, self.token, seconds, self.wrk_cpus)
+        return self._measure([(proc, spec, seconds)])[0]
+
+    def run(self) -> dict[str, Any]:
+        a = self.args
+        d, w = a.duration, a.warmup
+        pid = self.api.pid
+        assert pid is not None
+        cases: dict[str, Any] = {}
+        steal0 = steal_snapshot()
+
+        set_tree_affinity(pid, self.api_cpus_throughput)
+        if w > 0:
+            log(f"warm-up ({w:g} s per endpoint, not reported)")
+            for name in ("warmup_bare", "warmup_me", "warmup_login"):
+                self.run_case(name, min(a.connections, 4), w)
+        for name in ("bare", "me"):
+            cases[name] = self.run_case(name, a.connections, d)
+            time.sleep(a.pause)
+
+        # The hash ceiling counts every core, so the storm (and its idle baseline)
+        # gets them all; wrk stays on its core.
+        set_tree_affinity(pid, self.all_cpus)
+        cases["me_idle"] = self.run_case("me_idle", a.latency_connections, d)
+        time.sleep(a.pause)
+
+        storm = self.spec("login_storm", a.storm_connections)
+        probe = self.spec("me_during_storm", a.latency_connections)
+        lead = 1.0  # the storm is at full pressure before the probe starts and after it ends
+        log(
+            f"  {storm.title}: -c {storm.connections}, {d + 2 * lead:g} s, with "
+            f"{probe.title}: -c {probe.connections}, {d:g} s"
+        )
+        storm_proc = start_wrk(storm, self.api.base, self.token, d + 2 * lead, self.wrk_cpus)
+        time.sleep(lead)
+        probe_proc = start_wrk(probe, self.api.base, self.token, d, self.wrk_cpus)
+        probe_res, storm_res = self._measure(
+            [(probe_proc, probe, d), (storm_proc, storm, d + 2 * lead)]
+        )
+        cases["login_storm"] = storm_res
+        cases["me_during_storm"] = probe_res
+
+        steal1 = steal_snapshot()
+        total = steal1[1] - steal0[1]
+        return {
+            "label": self.config.label,
+            "workers": self.config.workers,
+            "hash_concurrency": self.config.effective_hash_concurrency(),
+            "hash_concurrency_source": (
+                "AUTHFLOW_HASH_CONCURRENCY" if self.config.hash_concurrency else "default (cores)"
+            ),
+            "description": self.config.describe(),
+            "pinning": self.pinning,
+            "cpu_steal_pct": round(100 * (steal1[0] - steal0[0]) / total, 2) if total else None,
+            "cases": cases,
+        }
+
+
+def ratio(
+    key: str, num: float | None, den: float | None, cases: list[dict[str, Any]]
+) -> dict[str, Any]:
+    op, target = TARGETS[key]
+    out: dict[str, Any] = {"target": f"{op} {target:g}"}
+    flagged = [c["name"] for c in cases if c.get("flagged")]
+    if flagged or num is None or not den:
+        why = f"case(s) with errors: {', '.join(flagged)}" if flagged else "no data"
+        out.update(value=None, met=None, invalid=why)
+        return out
+    value = num / den
+    out["value"] = round(value, 3)
+    out["met"] = value >= target if op == ">=" else value <= target
+    return out
+
+
+def ratios(run: dict[str, Any], hashing: dict[str, Any]) -> dict[str, Any]:
+    c = run["cases"]
+    me, bare, storm = c["me"], c["bare"], c["login_storm"]
+    probe, idle = c["me_during_storm"], c["me_idle"]
+    ceiling = hashing["ceiling_logins_per_s"]
+    return {
+        "me_vs_bare": ratio("me_vs_bare", me.get("rps"), bare.get("rps"), [me, bare])
+        | {"meaning": "GET /users/me/ req/s / GET /api/health req/s"},
+        "login_vs_hash_ceiling": ratio("login_vs_hash_ceiling", storm.get("rps"), ceiling, [storm])
+        | {
+            "meaning": "POST /token req/s / (cores / one Argon2id verify)",
+            "ceiling_logins_per_s": round(ceiling, 2),
+        },
+        "storm_p99_vs_idle_p99": ratio(
+            "storm_p99_vs_idle_p99", probe.get("p99_ms"), idle.get("p99_ms"), [probe, idle]
+        )
+        | {"meaning": "p99 of /users/me/ during the storm / idle p99, same connections"},
+    }
+
+
+# --------------------------------------------------------------------------- machine facts
+
+
+def machine_facts() -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    wrk_v = subprocess.run(  # noqa: S603
+        [WRK, "-v"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()
+    wrk_version = wrk_v[0].split(" Copyright")[0].strip() if wrk_v else "unknown"
+    from authflow import devdb
+
+    pg_version = subprocess.run(  # noqa: S603
+        [str(devdb.POSTGRES_BIN_PATH / "pg_ctl"), "--version"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    commit = subprocess.run(  # noqa: S603
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],  # noqa: S607
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    dirty = subprocess.run(  # noqa: S603
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "backend"],  # noqa: S607
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "load_avg_before": [round(x, 2) for x in os.getloadavg()],
+        "wrk": wrk_version,
+        "python": platform.python_version(),
+        "uvicorn": metadata.version("uvicorn"),
+        "fastapi": metadata.version("fastapi"),
+        "postgres": pg_version,
+        "db_pool_size": "default (10 + 10 overflow)",
+        "commit": commit + (" + uncommitted backend changes" if dirty else ""),
+    }
+
+
+# --------------------------------------------------------------------------- docs
+
+
+def _fmt(x: float | None, digits: int = 1) -> str:
+    return "n/a" if x is None else f"{x:,.{digits}f}"
+
+
+def _met(r: dict[str, Any]) -> str:
+    if r.get("value") is None:
+        return f"**invalid** ({r.get('invalid')})"
+    return "yes" if r["met"] else "**no**"
+
+
+CASE_ORDER = ["bare", "me", "me_idle", "login_storm", "me_during_storm"]
+
+
+def _case_rows(run: dict[str, Any], with_config: bool) -> list[str]:
+    rows = []
+    for name in CASE_ORDER:
+        c = run["cases"][name]
+        errors = (
+            "**" + "; ".join(c["problems"]) + "**" if c.get("flagged") else str(c.get("errors", 0))
+        )
+        cells = [run["label"]] if with_config else []
+        cells += [
+            c["title"] + (" ⚠" if c.get("flagged") else ""),
+            str(c["connections"]),
+            f"{c.get('requests', 0):,}",
+            _fmt(c.get("rps")),
+            _fmt(c.get("p50_ms"), 2),
+            _fmt(c.get("p99_ms"), 2),
+            errors,
+            _fmt(c.get("api_cpu_cores"), 2),
+            _fmt(c.get("postgres_cpu_cores"), 2),
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+CASE_HEADER = (
+    "| Case | Conns | Requests | req/s | p50 ms | p99 ms | Errors | API CPU | PG CPU |\n"
+    "|---|--:|--:|--:|--:|--:|---|--:|--:|"
+)
+
+
+def render(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    h = results["argon2"]
+    main = results["runs"][0]
+    r = main["ratios"]
+    s = results["settings"]
+    pin = main["pinning"]
+    lines = [
+        "# Performance",
+        "",
+        f"<!-- Generated by bench/run from bench/results/latest.json on {m['date']}. "
+        "Do not edit by hand: re-run `bench/run` (or `bench/run --render-only`). -->",
+        "",
+        f"Measured {m['date']} on {m['cores']} cores ({m['cpu_model']}), "
+        f"{main['description']}. Reproduce with `bench/run` (see bench/README.md).",
+        "",
+        "## Ratios",
+        "",
+        "| Ratio | Measured | Target | Met |",
+        "|---|--:|--:|---|",
+        f"| /users/me/ ÷ bare throughput | {_fmt(r['me_vs_bare'].get('value'), 3)} | "
+        f"{r['me_vs_bare']['target']} | {_met(r['me_vs_bare'])} |",
+        f"| login/s ÷ hash ceiling ({_fmt(h['ceiling_logins_per_s'])}/s) | "
+        f"{_fmt(r['login_vs_hash_ceiling'].get('value'), 3)} | "
+        f"{r['login_vs_hash_ceiling']['target']} | {_met(r['login_vs_hash_ceiling'])} |",
+        f"| /users/me/ p99 during storm ÷ idle p99 | "
+        f"{_fmt(r['storm_p99_vs_idle_p99'].get('value'), 2)} | "
+        f"{r['storm_p99_vs_idle_p99']['target']} | {_met(r['storm_p99_vs_idle_p99'])} |",
+        "",
+        "The original tutorial measured 0.10 for the first ratio and 75× for the third.",
+        "",
+        f"## Cases ({main['label']}: {main['description']})",
+        "",
+        CASE_HEADER,
+        *_case_rows(main, with_config=False),
+        "",
+        f"Each case ran {s['duration_s']:g} s (the storm {s['duration_s'] + 2:g} s, so it is at "
+        "full pressure for the whole latency probe) after a "
+        f"{s['warmup_s']:g} s warm-up per endpoint. Errors: non-2xx responses (counted by "
+        "the wrk Lua `response()` hook) plus socket errors; a case with errors is marked ⚠ "
+        "and ratios built on it are reported as invalid. API CPU / PG CPU: cores used by the "
+        "API process tree and by PostgreSQL while the case ran (the storm row and the "
+        "probe row share one window).",
+        "",
+        "## Argon2id",
+        "",
+        f"- One verify ({h['algorithm']}, {h['params']}): median **{h['median_ms']:.1f} ms** "
+        f"of {h['samples']} (min {h['min_ms']:.1f}, max {h['max_ms']:.1f}), timed in-process "
+        "with pwdlib against a hash from `authflow.kit.passwords.PasswordHasher.hash_sync`.",
+        f"- Hash ceiling = cores ÷ verify = {h['cores']} ÷ {h['median_ms'] / 1000:.4f} s = "
+        f"**{h['ceiling_logins_per_s']:.1f} logins/s**.",
+        f"- For comparison, {h['parallel_threads']} threads verifying at once in-process "
+        f"reached {h['parallel_measured_logins_per_s']:.1f} verifies/s.",
+        "",
+    ]
+    if len(results["runs"]) > 1:
+        lines += [
+            "## Variants",
+            "",
+            "Same machine, same database, the API restarted with other settings.",
+            "",
+            "| Config | " + CASE_HEADER.split("\n")[0][2:],
+            "|---" + CASE_HEADER.split("\n")[1],
+        ]
+        for run in results["runs"]:
+            lines += _case_rows(run, with_config=True)
+        lines += [
+            "",
+            "| Config | Settings | me ÷ bare | login ÷ ceiling | storm p99 ÷ idle p99 |",
+            "|---|---|--:|--:|--:|",
+        ]
+        for run in results["runs"]:
+            rr = run["ratios"]
+
+            def cell(x: dict[str, Any], digits: int) -> str:
+                v = _fmt(x.get("value"), digits)
+                return v if x.get("met") in (True, None) else f"**{v}**"
+
+            lines.append(
+                f"| {run['label']} | {run['description']} | {cell(rr['me_vs_bare'], 3)} | "
+                f"{cell(rr['login_vs_hash_ceiling'], 3)} | "
+                f"{cell(rr['storm_p99_vs_idle_p99'], 2)} |"
+            )
+        lines += ["", "Bold: target missed.", ""]
+    steal = main.get("cpu_steal_pct")
+    lines += [
+        "## Machine and setup",
+        "",
+        f"- Date: {m['date']}; commit {m['commit']}",
+        f"- CPU: {m['cores']} cores, {m['cpu_model']}; kernel {m['kernel']}; "
+        f"load average before the run {', '.join(str(x) for x in m['load_avg_before'])}"
+        + (f"; CPU steal during the main run {steal:g}%" if steal is not None else ""),
+        f"- wrk: {m['wrk']}, 1 thread, `--latency`, `--timeout 10s`",
+        f"- API: uvicorn {m['uvicorn']} (FastAPI {m['fastapi']}, Python {m['python']}), "
+        f"--workers {main['workers']}, hash concurrency {main['hash_concurrency']} "
+        f"({main['hash_concurrency_source']}), DB pool {m['db_pool_size']}, AUTHFLOW_ENV=test",
+        f"- PostgreSQL: {m['postgres']}, a throwaway cluster with durable settings "
+        "(fsync on), on 127.0.0.1",
+        f"- Connections: {s['connections']} for the throughput cases, {s['storm_connections']} "
+        f"for the login storm, {s['latency_connections']} for the latency probes",
+        "",
+        "### CPU pinning",
+        "",
+    ]
+    if pin["enabled"]:
+        lines += [
+            f"wrk runs under `taskset -c {pin['wrk_cpus']}` (both wrk processes during the "
+            f"storm). The API (every thread of the uvicorn process tree, set with "
+            f"`sched_setaffinity`) is on CPU {pin['api_cpus_throughput_cases']} for the bare "
+            "and /users/me/ throughput cases, so load generator and server never share a "
+            f"core; for the idle probe and the storm it gets CPUs "
+            f"{pin['api_cpus_latency_and_storm_cases']}, because the hash ceiling counts "
+            "every core and the Argon2 threads must be able to use them all (wrk then shares "
+            "a core with hashing; it needs little CPU at these rates). PostgreSQL is not "
+            "pinned. With more workers than the cores left beside wrk, the API is not pinned.",
+        ]
+    else:
+        lines.append("No pinning (disabled with --no-pin, fewer than 2 cores, or no taskset).")
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "```sh",
+        "bench/run                       # about a minute: the table above",
+        "bench/run --variants            # also AUTHFLOW_HASH_CONCURRENCY=1 and --workers 2",
+        "bench/run --duration 30         # longer cases",
+        "bench/run --render-only         # rebuild this page from bench/results/latest.json",
+        "```",
+        "",
+        "Raw wrk output of every case is kept in bench/results/*.raw (not committed).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+
+
+@contextlib.contextmanager
+def single_run_lock() -> Iterator[None]:
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK.open("w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit("bench/run: another bench/run is running in this checkout") from None
+        yield
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--duration", type=float, default=10, help="seconds per case (default 10)")
+    p.add_argument("--warmup", type=float, default=3, help="seconds of warm-up per endpoint")
+    p.add_argument("--pause", type=float, default=1, help="seconds of rest between cases")
+    p.add_argument("--connections", type=int, default=16, help="bare and /users/me/ cases")
+    p.add_argument("--storm-connections", type=int, default=16, help="POST /token storm")
+    p.add_argument("--latency-connections", type=int, default=2, help="latency probes")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn --workers (default 1)")
+    p.add_argument("--hash-concurrency", type=int, default=None, help="AUTHFLOW_HASH_CONCURRENCY")
+    p.add_argument(
+        "--variants",
+        action="store_true",
+        help="after the main config, also run AUTHFLOW_HASH_CONCURRENCY=1 and --workers 2",
+    )
+    p.add_argument("--no-pin", dest="pin", action="store_false", help="do not use taskset")
+    p.add_argument("--no-docs", dest="docs", action="store_false", help="skip the docs page")
+    p.add_argument(
+        "--render-only", action="store_true", help="rebuild docs from bench/results/latest.json"
+    )
+    return p.parse_args(argv)
+
+
+def configs(args: argparse.Namespace) -> list[Config]:
+    main = Config("main", args.workers, args.hash_concurrency)
+    out = [main]
+    if args.variants:
+        for extra in (Config("hash-1", 1, 1), Config("workers-2", 2, None)):
+            if (extra.workers, extra.effective_hash_concurrency()) != (
+                main.workers,
+                main.effective_hash_concurrency(),
+            ):
+                out.append(extra)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    latest = RESULTS / "latest.json"
+    if args.render_only:
+        DOC.write_text(render(json.loads(latest.read_text())))
+        log(f"wrote {DOC.relative_to(ROOT)}")
+        return 0
+    if not Path(WRK).exists():
+        raise SystemExit("bench/run: wrk is not installed (apt-get install wrk)")
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+    from authflow import devdb
+    from authflow.kit.jwt import load_or_create_dev_key
+
+    started = time.monotonic()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for old in RESULTS.glob("*.raw"):
+        old.unlink()
+    pg = Postgres(devdb)
+    api: Api | None = None
+    keys_dir = Path(tempfile.mkdtemp(prefix="authflow-bench-keys-"))
+    with single_run_lock():
+        try:
+            machine = machine_facts()
+            log("starting PostgreSQL")
+            db_url = pg.start()
+            log(f"PostgreSQL up on port {pg.port} (pid {pg.pid}); migrating")
+            subprocess.run(  # noqa: S603
+                [str(PY), "-m", "alembic", "upgrade", "head"],
+                cwd=ROOT / "backend",
+                env={**os.environ, "DATABASE_URL": db_url},
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            log(f"timing Argon2id verify ({VERIFY_SAMPLES} samples)")
+            hashing = time_argon2_verify()
+            log(
+                f"  median {hashing['median_ms']:.1f} ms -> ceiling "
+                f"{hashing['ceiling_logins_per_s']:.1f} logins/s on {hashing['cores']} cores"
+            )
+            # One key for every API process (several workers, restarts between configs).
+            load_or_create_dev_key(keys_dir)
+
+            runs = []
+            user_created = False
+            for config in configs(args):
+                log(f"config {config.label}: {config.describe()}")
+                api = Api(config, db_url, keys_dir)
+                api.start(devdb.free_port())
+                with httpx.Client(base_url=api.base, timeout=30) as client:
+                    if not user_created:
+                        resp = client.post(
+                            "/users/", json={"username": USERNAME, "password": PASSWORD}
+                        )
+                        if resp.status_code != 200:
+                            raise RuntimeError(f"POST /users/: {resp.status_code} {resp.text}")
+                        user_created = True
+                    resp = client.post("/token", data={"username": USERNAME, "password": PASSWORD})
+                    if resp.status_code != 200:
+                        raise RuntimeError(f"POST /token: {resp.status_code} {resp.text}")
+                    token = resp.json()["access_token"]
+                    me = client.get("/users/me/", headers={"Authorization": f"Bearer {token}"})
+                    if me.status_code != 200:
+                        raise RuntimeError(f"GET /users/me/: {me.status_code} {me.text}")
+                run = Runner(args, config, api, pg, token).run()
+                run["ratios"] = ratios(run, hashing)
+                runs.append(run)
+                api.stop()
+                api = None
+        except KeyboardInterrupt:
+            log("interrupted; stopping everything")
+            return 130
+        except Stopped as exc:
+            log(f"{exc}; stopping everything")
+            return 143
+        finally:
+            # A second Ctrl-C must not cut the clean-up short.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            stop_all_children()
+            if api is not None:
+                api.stop()
+            pg.stop()
+            shutil.rmtree(keys_dir, ignore_errors=True)
+
+    results = {
+        "schema": 1,
+        "machine": machine,
+        "settings": {
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "connections": args.connections,
+            "storm_connections": args.storm_connections,
+            "latency_connections": args.latency_connections,
+            "wrk_threads": 1,
+        },
+        "argon2": hashing,
+        "targets": {k: f"{op} {t:g}" for k, (op, t) in TARGETS.items()},
+        "runs": runs,
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+    latest.write_text(json.dumps(results, indent=2) + "\n")
+    log(f"wrote {latest.relative_to(ROOT)} ({results['elapsed_s']:g} s in all)")
+    if args.docs:
+        DOC.write_text(render(results))
+        log(f"wrote {DOC.relative_to(ROOT)}")
+
+    flagged = False
+    for run in runs:
+        log(f"{run['label']} ({run['description']}):")
+        for name in CASE_ORDER:
+            c = run["cases"][name]
+            flagged |= bool(c.get("flagged"))
+            log(
+                f"  {c['title']:<34} {_fmt(c.get('rps')):>10} req/s  p50 "
+                f"{_fmt(c.get('p50_ms'), 2):>8} ms  p99 {_fmt(c.get('p99_ms'), 2):>8} ms"
+                + (f"  FLAGGED: {'; '.join(c['problems'])}" if c.get("flagged") else "")
+            )
+        for key, rr in run["ratios"].items():
+            verdict = "invalid" if rr.get("value") is None else ("met" if rr["met"] else "MISSED")
+            log(f"  {key:<24} {_fmt(rr.get('value'), 3):>8}  target {rr['target']}  {verdict}")
+    return 3 if flagged else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
