@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -127,26 +128,46 @@ def set_tree_affinity(pid: int, cpus: set[int]) -> None:
                     os.sched_setaffinity(int(task.name), cpus)
 
 
-def tree_cpu_seconds(pid: int | None) -> float:
+def tree_cpu(pid: int | None) -> tuple[float, float]:
+    """CPU seconds of ``pid``'s process tree: (main threads, every other thread).
+
+    A uvicorn worker's main thread runs its event loop; the other threads are anyio's
+    pool, where the Argon2 verifications run."""
     if pid is None:
-        return 0.0
+        return 0.0, 0.0
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+
+    def utime_stime(path: str) -> int:
+        stat = Path(path).read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        return int(fields[11]) + int(fields[12])
+
+    main = total = 0
     for p in tree_pids(pid):
         with contextlib.suppress(OSError, IndexError, ValueError):
-            stat = Path(f"/proc/{p}/stat").read_text()
-            fields = stat[stat.rindex(")") + 2 :].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total / ticks
+            # Read the thread first: the process total then never lags behind it.
+            m = utime_stime(f"/proc/{p}/task/{p}/stat")
+            t = utime_stime(f"/proc/{p}/stat")  # includes threads that have exited
+            main, total = main + m, total + t
+    return main / ticks, (total - main) / ticks
+
+
+def system_cpu() -> tuple[float, float, float]:
+    """(busy, steal, total) seconds over all CPUs, from /proc/stat."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = f
+    busy = user + nice + system + irq + softirq + steal
+    return busy / ticks, steal / ticks, (busy + idle + iowait) / ticks
+
+
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def cpu_list(cpus: set[int]) -> str:
     return ",".join(str(c) for c in sorted(cpus))
-
-
-def steal_snapshot() -> tuple[int, int]:
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return (fields[7] if len(fields) > 7 else 0), sum(fields)
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -207,6 +228,7 @@ class Config:
     label: str
     workers: int
     hash_concurrency: int | None  # None: the API's default (= os.cpu_count())
+    storm_connections: int
 
     def effective_hash_concurrency(self) -> int:
         return self.hash_concurrency or os.cpu_count() or 1
@@ -217,7 +239,7 @@ class Config:
             if self.hash_concurrency
             else f"hash concurrency default ({self.effective_hash_concurrency()})"
         )
-        return f"uvicorn --workers {self.workers}, {hc}"
+        return f"uvicorn --workers {self.workers}, {hc}, storm -c {self.storm_connections}"
 
 
 class Api:
@@ -471,7 +493,12 @@ class Runner:
             ),
             "login_storm": CaseSpec(
                 name, "POST /token (login storm)",
-                "form login: Argon2id verify + session insert + JWT sign",
+                "form login: Argon2id verify + session insert + JWT sign; alone",
+                "POST", "/token", connections, form=form,
+            ),
+            "login_storm_probed": CaseSpec(
+                name, "POST /token (storm, probed)",
+                "the same storm again, while the latency probe below runs",
                 "POST", "/token", connections, form=form,
             ),
             "me_during_storm": CaseSpec(
@@ -492,18 +519,35 @@ class Runner:
     def _measure(
         self, procs: list[tuple[subprocess.Popen[str], CaseSpec, float]]
     ) -> list[dict[str, Any]]:
-        api_pid, pg_pid = self.api.pid, self.pg.pid
-        cpu0 = (tree_cpu_seconds(api_pid), tree_cpu_seconds(pg_pid), time.monotonic())
+        """Wait for the wrk runs and attach where the CPU went meanwhile, in cores."""
+        api0, pg0, wrk0, sys0 = (
+            tree_cpu(self.api.pid), tree_cpu(self.pg.pid), children_cpu(), system_cpu()
+        )
+        t0 = time.monotonic()
         results = [
             finish_wrk(proc, spec, f"{self.config.label}-{spec.name}", seconds)
             for proc, spec, seconds in procs
         ]
-        wall = time.monotonic() - cpu0[2]
-        api_cores = (tree_cpu_seconds(api_pid) - cpu0[0]) / wall
-        pg_cores = (tree_cpu_seconds(pg_pid) - cpu0[1]) / wall
+        wall = time.monotonic() - t0
+        api1, pg1, wrk1, sys1 = (
+            tree_cpu(self.api.pid), tree_cpu(self.pg.pid), children_cpu(), system_cpu()
+        )
+        cpu = {
+            "api_loop": (api1[0] - api0[0]) / wall,
+            "api_threads": (api1[1] - api0[1]) / wall,
+            "postgres": sum(pg1) - sum(pg0),
+            "wrk": wrk1 - wrk0,
+            "system_busy": (sys1[0] - sys0[0]) / wall,
+            "steal": (sys1[1] - sys0[1]) / wall,
+        }
+        cpu["postgres"] /= wall
+        cpu["wrk"] /= wall
+        ours = cpu["api_loop"] + cpu["api_threads"] + cpu["postgres"] + cpu["wrk"]
+        # Whatever else ran on the machine meanwhile (this script itself is ~0).
+        cpu["other"] = max(0.0, cpu["system_busy"] - ours)
+        cpu = {k: round(v, 2) for k, v in cpu.items()}
         for r in results:
-            r["api_cpu_cores"] = round(api_cores, 2)
-            r["postgres_cpu_cores"] = round(pg_cores, 2)
+            r["cpu_cores"] = cpu
         return results
 
     def run_case(self, name: str, connections: int, seconds: float) -> dict[str, Any]:
@@ -513,12 +557,11 @@ class Runner:
         return self._measure([(proc, spec, seconds)])[0]
 
     def run(self) -> dict[str, Any]:
-        a = self.args
+        a, cfg = self.args, self.config
         d, w = a.duration, a.warmup
         pid = self.api.pid
         assert pid is not None
         cases: dict[str, Any] = {}
-        steal0 = steal_snapshot()
 
         set_tree_affinity(pid, self.api_cpus_throughput)
         if w > 0:
@@ -529,13 +572,15 @@ class Runner:
             cases[name] = self.run_case(name, a.connections, d)
             time.sleep(a.pause)
 
-        # The hash ceiling counts every core, so the storm (and its idle baseline)
-        # gets them all; wrk stays on its core.
+        # The hash ceiling counts every core, so the storm (and the idle baseline of its
+        # latency probe) gets them all; wrk stays on its core.
         set_tree_affinity(pid, self.all_cpus)
         cases["me_idle"] = self.run_case("me_idle", a.latency_connections, d)
         time.sleep(a.pause)
+        cases["login_storm"] = self.run_case("login_storm", cfg.storm_connections, d)
+        time.sleep(a.pause)
 
-        storm = self.spec("login_storm", a.storm_connections)
+        storm = self.spec("login_storm_probed", cfg.storm_connections)
         probe = self.spec("me_during_storm", a.latency_connections)
         lead = 1.0  # the storm is at full pressure before the probe starts and after it ends
         log(
@@ -548,21 +593,18 @@ class Runner:
         probe_res, storm_res = self._measure(
             [(probe_proc, probe, d), (storm_proc, storm, d + 2 * lead)]
         )
-        cases["login_storm"] = storm_res
+        cases["login_storm_probed"] = storm_res
         cases["me_during_storm"] = probe_res
-
-        steal1 = steal_snapshot()
-        total = steal1[1] - steal0[1]
         return {
-            "label": self.config.label,
-            "workers": self.config.workers,
-            "hash_concurrency": self.config.effective_hash_concurrency(),
+            "label": cfg.label,
+            "workers": cfg.workers,
+            "hash_concurrency": cfg.effective_hash_concurrency(),
             "hash_concurrency_source": (
-                "AUTHFLOW_HASH_CONCURRENCY" if self.config.hash_concurrency else "default (cores)"
+                "AUTHFLOW_HASH_CONCURRENCY" if cfg.hash_concurrency else "default (cores)"
             ),
-            "description": self.config.describe(),
+            "storm_connections": cfg.storm_connections,
+            "description": cfg.describe(),
             "pinning": self.pinning,
-            "cpu_steal_pct": round(100 * (steal1[0] - steal0[0]) / total, 2) if total else None,
             "cases": cases,
         }
 

@@ -460,3 +460,20 @@ class TestTokenVerification:
         client.cookies.set("__Host-authflow_access", "not-a-jwt", domain="testserver")
         r = await client.get("/api/users/me")
         assert r.status_code == 401
+
+
+class TestLastSeen:
+    async def test_last_seen_is_refreshed_when_stale(
+        self, client: httpx.AsyncClient, accounts: AccountFactory, engine: AsyncEngine
+    ) -> None:
+        _, headers = await accounts.bearer()
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE user_sessions SET last_seen_at = now() - interval '1 hour'")
+            )
+        assert (await client.get("/users/me/", headers=headers)).status_code == 200
+        async with engine.connect() as conn:
+            age = (
+                await conn.execute(text("SELECT min(now() - last_seen_at) FROM user_sessions"))
+            ).scalar_one()
+        assert age < timedelta(minutes=1)

@@ -11,7 +11,6 @@ from fastapi.security import OAuth2PasswordBearer
 from authflow.auth.cookies import ACCESS_COOKIE
 from authflow.auth.service import ClientInfo
 from authflow.auth.service import auth as auth_service
-from authflow.db import SessionDep
 from authflow.dependencies import KeysDep
 from authflow.errors import not_authenticated
 from authflow.models import User, UserSession
@@ -31,7 +30,6 @@ class Authenticated:
 
 async def get_authenticated(
     request: Request,
-    session: SessionDep,
     keys: KeysDep,
     bearer: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Authenticated:
@@ -44,7 +42,12 @@ async def get_authenticated(
         raise not_authenticated()
     if len(token) > MAX_TOKEN_LENGTH:
         raise not_authenticated("Invalid or expired token")
-    user, user_session = await auth_service.resolve_access_token(session, token=token, keys=keys)
+    # Its own autocommit session, not the request's transaction: the lookup is one round
+    # trip, and routes that need nothing else from the database open no transaction.
+    async with request.app.state.autocommit_sessionmaker() as session:
+        user, user_session = await auth_service.resolve_access_token(
+            session, token=token, keys=keys
+        )
     return Authenticated(user, user_session)
 
 

@@ -103,7 +103,11 @@ class AuthService:
         self, session: AsyncSession, *, token: str, keys: KeyRing
     ) -> tuple[User, UserSession]:
         """Verify the JWT, then load user and live session in one indexed query, so a
-        logout, revocation or disabled account takes effect on the very next request."""
+        logout, revocation or disabled account takes effect on the very next request.
+
+        ``session`` should be an autocommit session: the lookup is one statement, and the
+        occasional last-seen update stands on its own.
+        """
         try:
             user_id, session_id = keys.verify_access_token(token)
         except InvalidToken:
@@ -136,6 +140,9 @@ class AuthService:
             )
         user, user_session = row
         if now - user_session.last_seen_at > LAST_SEEN_RESOLUTION:
+            await session.execute(
+                update(UserSession).where(UserSession.id == session_id).values(last_seen_at=now)
+            )
             user_session.last_seen_at = now
         return user, user_session
 

@@ -10,7 +10,9 @@ import base64
 import hashlib
 import json
 import os
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -111,6 +113,21 @@ def load_or_create_dev_key(keys_dir: Path) -> SigningKey:
     return key
 
 
+# Verified tokens remembered per process. A client presents the same access token for
+# its whole lifetime; re-checking an unchanged signature on every request is the largest
+# CPU cost of an authenticated call. The cache is keyed by the exact token string and
+# only ever holds tokens whose signature and claims passed, and expiry is still checked on
+# every hit, so it can make a valid token cheaper but never an invalid one acceptable.
+VERIFIED_CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    expires_at: int
+
+
 class KeyRing:
     """The key that signs new tokens plus every public key still accepted."""
 
@@ -120,6 +137,7 @@ class KeyRing:
         self.audience = audience
         self._verify_keys: dict[str, Ed25519PublicKey] = {signing.kid: signing.public_key}
         self._jwks = {"keys": [signing.public_jwk()]}
+        self._verified: OrderedDict[str, VerifiedToken] = OrderedDict()
 
     def jwks(self) -> dict[str, Any]:
         return self._jwks
@@ -147,6 +165,17 @@ class KeyRing:
         self, token: str, *, verify_exp: bool = True
     ) -> tuple[uuid.UUID, uuid.UUID]:
         """Return (user id, session id) or raise InvalidToken."""
+        cached = self._verified.get(token)
+        if cached is None:
+            cached = self._verify_signature_and_claims(token)
+            self._verified[token] = cached
+            if len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        if verify_exp and cached.expires_at <= time.time():
+            raise InvalidToken("expired")
+        return cached.user_id, cached.session_id
+
+    def _verify_signature_and_claims(self, token: str) -> VerifiedToken:
         try:
             header = jwt.get_unverified_header(token)
             if header.get("alg") != ALGORITHM or header.get("typ") != TOKEN_TYPE:
@@ -160,12 +189,17 @@ class KeyRing:
                 algorithms=[ALGORITHM],
                 audience=self.audience,
                 issuer=self.issuer,
+                # Expiry is checked by the caller on every use, cached or not.
                 options={
                     "require": ["iss", "aud", "sub", "sid", "iat", "exp", "jti"],
-                    "verify_exp": verify_exp,
+                    "verify_exp": False,
                 },
             )
-            return uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["sid"]))
+            return VerifiedToken(
+                user_id=uuid.UUID(str(claims["sub"])),
+                session_id=uuid.UUID(str(claims["sid"])),
+                expires_at=int(claims["exp"]),
+            )
         except InvalidToken:
             raise
         except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
