@@ -5,17 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from authflow.auth.cookies import ACCESS_COOKIE, clear_access_cookie, set_access_cookie
 from authflow.auth.dependencies import ClientInfoDep
 from authflow.auth.schemas import LoginRequest, OAuthErrorResponse, TokenResponse
-from authflow.auth.service import BAD_CREDENTIALS_DETAIL
+from authflow.auth.service import BAD_CREDENTIALS_DETAIL, ClientInfo
 from authflow.auth.service import auth as auth_service
+from authflow.config import Settings
 from authflow.db import SessionDep
 from authflow.dependencies import HasherDep, KeysDep, SettingsDep
 from authflow.errors import AppError, ErrorCode, ErrorResponse
-from authflow.kit.jwt import InvalidToken
+from authflow.kit.jwt import InvalidToken, KeyRing
 from authflow.kit.strings import LineStr, SafeStr
+from authflow.models import User
 from authflow.user.schemas import SignupRequest, UserRead
 from authflow.user.service import user as user_service
 
@@ -107,12 +110,9 @@ async def signup(
         settings=settings,
         hasher=hasher,
     )
-    issued = await auth_service.start_session(
-        session, user=user, client=client, remember_me=False, settings=settings, keys=keys
+    return await _sign_in_browser(
+        response, session, user, client, remember_me=False, settings=settings, keys=keys
     )
-    set_access_cookie(response, issued.access_token, issued.expires_in)
-    response.headers.update(NO_STORE)
-    return UserRead.model_validate(user)
 
 
 @router.post(
@@ -133,13 +133,24 @@ async def login(
     user = await auth_service.authenticate(
         session, login=body.login, password=body.password, hasher=hasher
     )
+    return await _sign_in_browser(
+        response, session, user, client, remember_me=body.remember_me, settings=settings, keys=keys
+    )
+
+
+async def _sign_in_browser(
+    response: Response,
+    session: AsyncSession,
+    user: User,
+    client: ClientInfo,
+    *,
+    remember_me: bool,
+    settings: Settings,
+    keys: KeyRing,
+) -> UserRead:
+    """Start a session and hand its access token to the browser as the cookie."""
     issued = await auth_service.start_session(
-        session,
-        user=user,
-        client=client,
-        remember_me=body.remember_me,
-        settings=settings,
-        keys=keys,
+        session, user=user, client=client, remember_me=remember_me, settings=settings, keys=keys
     )
     set_access_cookie(response, issued.access_token, issued.expires_in)
     response.headers.update(NO_STORE)
