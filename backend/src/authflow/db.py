@@ -32,11 +32,10 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-def create_autocommit_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions for single-statement work, such as the per-request auth lookup: without a
-    transaction there is no BEGIN and no COMMIT, so one query is one round trip."""
-    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-    return async_sessionmaker(autocommit, expire_on_commit=False, autoflush=False)
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, for single-statement work such as the per-request auth lookup:
+    without a transaction there is no BEGIN and no COMMIT, so one query is one round trip."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authflow.config import Settings
 from authflow.kit.jwt import KeyRing
@@ -21,6 +22,11 @@ def get_hasher(request: Request) -> PasswordHasher:
     return hasher
 
 
+def get_autocommit_engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.autocommit_engine
+    return engine
+
+
 def get_keys(request: Request) -> KeyRing:
     keys: KeyRing = request.app.state.keys
     return keys
@@ -29,3 +35,5 @@ def get_keys(request: Request) -> KeyRing:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
 KeysDep = Annotated[KeyRing, Depends(get_keys)]
+# Single statements outside the request's transaction (see authflow.db.autocommit).
+AutocommitEngineDep = Annotated[AsyncEngine, Depends(get_autocommit_engine)]

@@ -13,7 +13,7 @@ from authflow.auth.router import router as auth_router
 from authflow.auth.router import token_router
 from authflow.body_limit import BodySizeLimitMiddleware
 from authflow.config import Settings
-from authflow.db import create_autocommit_sessionmaker, create_engine, create_sessionmaker
+from authflow.db import autocommit, create_engine, create_sessionmaker
 from authflow.errors import install_error_handlers
 from authflow.kit import password_policy
 from authflow.kit.jwt import KeyRing, SigningKey, load_or_create_dev_key
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
-        app.state.autocommit_sessionmaker = create_autocommit_sessionmaker(engine)
+        app.state.autocommit_engine = autocommit(engine)
         password_policy.warm_up()
         try:
             yield

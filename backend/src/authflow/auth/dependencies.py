@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from authflow.auth.cookies import ACCESS_COOKIE
-from authflow.auth.service import ClientInfo
+from authflow.auth.service import AuthUser, ClientInfo
 from authflow.auth.service import auth as auth_service
 from authflow.dependencies import KeysDep
 from authflow.errors import not_authenticated
-from authflow.models import User, UserSession
 
 # Declared for the OpenAPI docs' "Authorize" button; the token is read below so the
 # cookie works too.
@@ -22,17 +20,11 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
 MAX_TOKEN_LENGTH = 4096
 
 
-@dataclass(frozen=True)
-class Authenticated:
-    user: User
-    session: UserSession
-
-
-async def get_authenticated(
+async def get_current_user(
     request: Request,
     keys: KeysDep,
     bearer: Annotated[str | None, Depends(oauth2_scheme)],
-) -> Authenticated:
+) -> AuthUser:
     if request.headers.get("authorization") is not None and bearer is None:
         # An Authorization header that is not "Bearer <token>" is a client bug; say so
         # rather than silently falling back to the cookie.
@@ -42,17 +34,10 @@ async def get_authenticated(
         raise not_authenticated()
     if len(token) > MAX_TOKEN_LENGTH:
         raise not_authenticated("Invalid or expired token")
-    # Its own autocommit session, not the request's transaction: the lookup is one round
-    # trip, and routes that need nothing else from the database open no transaction.
-    async with request.app.state.autocommit_sessionmaker() as session:
-        user, user_session = await auth_service.resolve_access_token(
-            session, token=token, keys=keys
-        )
-    return Authenticated(user, user_session)
-
-
-async def get_current_user(auth: Annotated[Authenticated, Depends(get_authenticated)]) -> User:
-    return auth.user
+    # Its own autocommit connection, not the request's transaction: the lookup is one
+    # round trip, and routes that need nothing else from the database open no transaction.
+    async with request.app.state.autocommit_engine.connect() as conn:
+        return await auth_service.resolve_access_token(conn, token=token, keys=keys)
 
 
 def client_info(request: Request) -> ClientInfo:
@@ -63,6 +48,5 @@ def client_info(request: Request) -> ClientInfo:
     )
 
 
-CurrentAuth = Annotated[Authenticated, Depends(get_authenticated)]
-CurrentUser = Annotated[User, Depends(get_current_user)]
+CurrentUser = Annotated[AuthUser, Depends(get_current_user)]
 ClientInfoDep = Annotated[ClientInfo, Depends(client_info)]

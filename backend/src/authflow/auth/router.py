@@ -14,7 +14,7 @@ from authflow.auth.service import BAD_CREDENTIALS_DETAIL, ClientInfo
 from authflow.auth.service import auth as auth_service
 from authflow.config import Settings
 from authflow.db import SessionDep
-from authflow.dependencies import HasherDep, KeysDep, SettingsDep
+from authflow.dependencies import AutocommitEngineDep, HasherDep, KeysDep, SettingsDep
 from authflow.errors import AppError, ErrorCode, ErrorResponse
 from authflow.kit.jwt import InvalidToken, KeyRing
 from authflow.kit.strings import LineStr, SafeStr
@@ -54,6 +54,7 @@ async def token(
     hasher: HasherDep,
     keys: KeysDep,
     client: ClientInfoDep,
+    lookup: AutocommitEngineDep,
     username: Annotated[LineStr, Form(min_length=1, max_length=320)],
     password: Annotated[SafeStr, Form(min_length=1, max_length=4096)],
     grant_type: Annotated[str | None, Form(max_length=64)] = None,
@@ -68,7 +69,7 @@ async def token(
         )
     try:
         user = await auth_service.authenticate(
-            session, login=username, password=password, hasher=hasher
+            session, lookup=lookup, login=username, password=password, hasher=hasher
         )
     except AppError:
         raise _oauth_error(
@@ -128,10 +129,11 @@ async def login(
     hasher: HasherDep,
     keys: KeysDep,
     client: ClientInfoDep,
+    lookup: AutocommitEngineDep,
 ) -> UserRead:
     """Check the password, start a session, and set the access cookie."""
     user = await auth_service.authenticate(
-        session, login=body.login, password=body.password, hasher=hasher
+        session, lookup=lookup, login=body.login, password=body.password, hasher=hasher
     )
     return await _sign_in_browser(
         response, session, user, client, remember_me=body.remember_me, settings=settings, keys=keys

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from authflow.config import Settings
 from authflow.errors import AppError, ErrorCode
@@ -32,6 +33,54 @@ def bad_credentials() -> AppError:
     )
 
 
+_users = cast(Table, User.__table__)
+_sessions = cast(Table, UserSession.__table__)
+
+# Every authenticated request runs this, so it is built once, in Core: the ORM's entity
+# loading would cost more CPU than the query itself.
+_LIVE_SESSION = (
+    select(
+        _users.c.id,
+        _users.c.username,
+        _users.c.email,
+        _users.c.full_name,
+        _users.c.is_active,
+        _users.c.is_verified,
+        _users.c.is_superuser,
+        _users.c.created_at,
+        _sessions.c.last_seen_at,
+    )
+    .select_from(_sessions.join(_users, _users.c.id == _sessions.c.user_id))
+    .where(
+        _sessions.c.id == bindparam("session_id"),
+        _sessions.c.user_id == bindparam("user_id"),
+        _sessions.c.revoked_at.is_(None),
+        _sessions.c.expires_at > bindparam("now"),
+        _users.c.is_active.is_(True),
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthUser:
+    """Who is calling, as of this request: a read-only snapshot, not an ORM object. Code
+    that changes the user loads it in the request's transaction."""
+
+    id: uuid.UUID
+    username: str
+    email: str | None
+    full_name: str | None
+    is_active: bool
+    is_verified: bool
+    is_superuser: bool
+    created_at: datetime
+    session_id: uuid.UUID
+
+    @property
+    def disabled(self) -> bool:
+        return not self.is_active
+
+
 @dataclass(frozen=True)
 class ClientInfo:
     user_agent: str | None
@@ -47,9 +96,19 @@ class IssuedToken:
 
 class AuthService:
     async def authenticate(
-        self, session: AsyncSession, *, login: str, password: str, hasher: PasswordHasher
+        self,
+        session: AsyncSession,
+        *,
+        lookup: AsyncEngine,
+        login: str,
+        password: str,
+        hasher: PasswordHasher,
     ) -> User:
-        found = await user_service.get_by_login(session, login)
+        """Check a password. The user is read on an autocommit connection that is given back
+        before hashing: a login waiting for a hash slot must not hold a pooled connection,
+        or a login storm drains the pool for everyone else."""
+        async with AsyncSession(lookup, expire_on_commit=False) as reader:
+            found = await user_service.get_by_login(reader, login)
         ok, new_hash = await hasher.verify_and_update(
             password, found.hashed_password if found else None
         )
@@ -58,10 +117,11 @@ class AuthService:
         # own counters.
         if found is None or not ok or not found.is_active:
             raise bad_credentials()
+        changes: dict[str, object] = {"last_login_at": utc_now()}
         if new_hash is not None:
             # A legacy bcrypt (or weaker Argon2) hash becomes today's Argon2id.
-            found.hashed_password = new_hash
-        found.last_login_at = utc_now()
+            changes["hashed_password"] = new_hash
+        await session.execute(update(User).where(User.id == found.id).values(**changes))
         return found
 
     async def start_session(
@@ -100,13 +160,13 @@ class AuthService:
         return IssuedToken(token, int(ttl.total_seconds()), user_session)
 
     async def resolve_access_token(
-        self, session: AsyncSession, *, token: str, keys: KeyRing
-    ) -> tuple[User, UserSession]:
+        self, conn: AsyncConnection, *, token: str, keys: KeyRing
+    ) -> AuthUser:
         """Verify the JWT, then load user and live session in one indexed query, so a
         logout, revocation or disabled account takes effect on the very next request.
 
-        ``session`` should be an autocommit session: the lookup is one statement, and the
-        occasional last-seen update stands on its own.
+        ``conn`` should be in autocommit mode: the lookup is one statement and one round
+        trip, and the occasional last-seen update stands on its own.
         """
         try:
             user_id, session_id = keys.verify_access_token(token)
@@ -119,16 +179,8 @@ class AuthService:
             ) from None
         now = utc_now()
         row = (
-            await session.execute(
-                select(User, UserSession)
-                .join(UserSession, UserSession.user_id == User.id)
-                .where(
-                    UserSession.id == session_id,
-                    User.id == user_id,
-                    UserSession.revoked_at.is_(None),
-                    UserSession.expires_at > now,
-                    User.is_active.is_(True),
-                )
+            await conn.execute(
+                _LIVE_SESSION, {"session_id": session_id, "user_id": user_id, "now": now}
             )
         ).one_or_none()
         if row is None:
@@ -138,13 +190,21 @@ class AuthService:
                 401,
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        user, user_session = row
-        if now - user_session.last_seen_at > LAST_SEEN_RESOLUTION:
-            await session.execute(
-                update(UserSession).where(UserSession.id == session_id).values(last_seen_at=now)
+        if now - row.last_seen_at > LAST_SEEN_RESOLUTION:
+            await conn.execute(
+                update(_sessions).where(_sessions.c.id == session_id).values(last_seen_at=now)
             )
-            user_session.last_seen_at = now
-        return user, user_session
+        return AuthUser(
+            id=row.id,
+            username=row.username,
+            email=row.email,
+            full_name=row.full_name,
+            is_active=row.is_active,
+            is_verified=row.is_verified,
+            is_superuser=row.is_superuser,
+            created_at=row.created_at,
+            session_id=session_id,
+        )
 
     async def revoke_session(
         self, session: AsyncSession, *, session_id: uuid.UUID, reason: str

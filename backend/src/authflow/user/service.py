@@ -58,6 +58,9 @@ class UserService:
             )
         username_key = identifier_key(username)
         email_key = identifier_key(email) if email else None
+        # Hash before the first query: the request's transaction (and its pooled
+        # connection) must not be held open while waiting for a hash slot.
+        hashed_password = await hasher.hash(password)
 
         # Checked up front for a clear answer; the unique indexes below settle races.
         clashes = await session.execute(
@@ -76,7 +79,7 @@ class UserService:
             email=email,
             email_key=email_key,
             full_name=full_name,
-            hashed_password=await hasher.hash(password),
+            hashed_password=hashed_password,
         )
         try:
             async with session.begin_nested():
