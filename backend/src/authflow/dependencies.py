@@ -1,4 +1,8 @@
-"""Process-wide objects built in the lifespan, handed to handlers as dependencies."""
+"""Process-wide objects built in the lifespan, handed to handlers as dependencies.
+
+Dependencies are ``async def`` even when they do not await: FastAPI runs a plain ``def``
+dependency in the thread pool, a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +16,22 @@ from authflow.kit.jwt import KeyRing
 from authflow.kit.passwords import PasswordHasher
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_hasher(request: Request) -> PasswordHasher:
+async def get_hasher(request: Request) -> PasswordHasher:
     hasher: PasswordHasher = request.app.state.hasher
     return hasher
 
 
-def get_autocommit_engine(request: Request) -> AsyncEngine:
+async def get_autocommit_engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.autocommit_engine
     return engine
 
 
-def get_keys(request: Request) -> KeyRing:
+async def get_keys(request: Request) -> KeyRing:
     keys: KeyRing = request.app.state.keys
     return keys
 

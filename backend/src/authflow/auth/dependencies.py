@@ -40,7 +40,7 @@ async def get_current_user(
         return await auth_service.resolve_access_token(conn, token=token, keys=keys)
 
 
-def client_info(request: Request) -> ClientInfo:
+async def client_info(request: Request) -> ClientInfo:
     user_agent = request.headers.get("user-agent")
     return ClientInfo(
         user_agent=user_agent[:512] if user_agent else None,

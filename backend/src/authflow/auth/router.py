@@ -80,7 +80,7 @@ async def token(
             **{"WWW-Authenticate": "Bearer"},
         ) from None
     issued = await auth_service.start_session(
-        session, user=user, client=client, remember_me=False, settings=settings, keys=keys
+        session, user_id=user.id, client=client, remember_me=False, settings=settings, keys=keys
     )
     response.headers.update(NO_STORE)
     return TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in)
@@ -152,7 +152,12 @@ async def _sign_in_browser(
 ) -> UserRead:
     """Start a session and hand its access token to the browser as the cookie."""
     issued = await auth_service.start_session(
-        session, user=user, client=client, remember_me=remember_me, settings=settings, keys=keys
+        session,
+        user_id=user.id,
+        client=client,
+        remember_me=remember_me,
+        settings=settings,
+        keys=keys,
     )
     set_access_cookie(response, issued.access_token, issued.expires_in)
     response.headers.update(NO_STORE)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from authflow.config import Settings
@@ -91,7 +91,7 @@ class ClientInfo:
 class IssuedToken:
     access_token: str
     expires_in: int
-    session: UserSession
+    session_id: uuid.UUID
 
 
 class AuthService:
@@ -107,8 +107,8 @@ class AuthService:
         """Check a password. The user is read on an autocommit connection that is given back
         before hashing: a login waiting for a hash slot must not hold a pooled connection,
         or a login storm drains the pool for everyone else."""
-        async with AsyncSession(lookup, expire_on_commit=False) as reader:
-            found = await user_service.get_by_login(reader, login)
+        async with lookup.connect() as conn:
+            found = await user_service.get_by_login(conn, login)
         ok, new_hash = await hasher.verify_and_update(
             password, found.hashed_password if found else None
         )
@@ -121,14 +121,14 @@ class AuthService:
         if new_hash is not None:
             # A legacy bcrypt (or weaker Argon2) hash becomes today's Argon2id.
             changes["hashed_password"] = new_hash
-        await session.execute(update(User).where(User.id == found.id).values(**changes))
+        await session.execute(update(_users).where(_users.c.id == found.id).values(**changes))
         return found
 
     async def start_session(
         self,
         session: AsyncSession,
         *,
-        user: User,
+        user_id: uuid.UUID,
         client: ClientInfo,
         remember_me: bool,
         settings: Settings,
@@ -140,24 +140,25 @@ class AuthService:
             if remember_me
             else timedelta(hours=settings.session_ttl_hours)
         )
-        user_session = UserSession(
-            id=uuid.uuid4(),
-            user_id=user.id,
-            created_at=now,
-            last_seen_at=now,
-            expires_at=now + lifetime,
-            user_agent=client.user_agent,
-            ip=client.ip,
-            remember_me=remember_me,
+        session_id = uuid.uuid4()
+        # A Core insert: sign-in is hot during a login storm, and the ORM's unit of work
+        # would cost more event-loop time than the statement itself.
+        await session.execute(
+            insert(_sessions).values(
+                id=session_id,
+                user_id=user_id,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + lifetime,
+                user_agent=client.user_agent,
+                ip=client.ip,
+                remember_me=remember_me,
+            )
         )
-        session.add(user_session)
-        await session.flush()
         # An access token never outlives its session.
         ttl = min(timedelta(seconds=settings.access_token_ttl_seconds), lifetime)
-        token = keys.issue_access_token(
-            subject=user.id, session_id=user_session.id, now=now, ttl=ttl
-        )
-        return IssuedToken(token, int(ttl.total_seconds()), user_session)
+        token = keys.issue_access_token(subject=user_id, session_id=session_id, now=now, ttl=ttl)
+        return IssuedToken(token, int(ttl.total_seconds()), session_id)
 
     async def resolve_access_token(
         self, conn: AsyncConnection, *, token: str, keys: KeyRing

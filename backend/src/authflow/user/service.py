@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from typing import cast
+
+from sqlalchemy import Table, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from authflow.config import Settings
 from authflow.errors import AppError, ErrorCode, FieldError
@@ -12,6 +14,8 @@ from authflow.kit.password_policy import check_password
 from authflow.kit.passwords import PasswordHasher
 from authflow.kit.text import identifier_key
 from authflow.models import User
+
+_users = cast(Table, User.__table__)
 
 
 def _taken(field: str) -> AppError:
@@ -88,12 +92,16 @@ class UserService:
             raise _taken("email" if "email" in str(exc.orig) else "username") from None
         return user
 
-    async def get_by_login(self, session: AsyncSession, login: str) -> User | None:
-        """Find by username or email: usernames can't contain '@', so at most one matches."""
+    async def get_by_login(self, conn: AsyncConnection, login: str) -> User | None:
+        """Find by username or email: usernames can't contain '@', so at most one matches.
+
+        Returns a detached ``User`` built from one Core query (login is a hot path); to
+        change the user, update it by id in the request's transaction.
+        """
         key = identifier_key(login)
-        column = User.email_key if "@" in key else User.username_key
-        result = await session.execute(select(User).where(column == key))
-        return result.scalar_one_or_none()
+        column = _users.c.email_key if "@" in key else _users.c.username_key
+        row = (await conn.execute(select(_users).where(column == key))).one_or_none()
+        return User(**row._asdict()) if row is not None else None
 
 
 user = UserService()
