@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
@@ -73,7 +72,7 @@ class Settings(BaseSettings):
     def is_dev(self) -> bool:
         return self.env is Environment.development
 
-    @cached_property
+    @property
     def async_database_url(self) -> str:
         """The DSN in the form SQLAlchemy's asyncpg dialect wants."""
         if not self.database_url:

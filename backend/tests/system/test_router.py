@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+from typing import Any
+
 import httpx
+
+from authflow.kit.clock import utc_now
 
 
 class TestSystem:
@@ -57,3 +63,35 @@ class TestEdges:
     async def test_bad_content_length(self, client: httpx.AsyncClient) -> None:
         r = await client.post("/api/auth/login", content=b"{}", headers={"Content-Length": "abc"})
         assert r.status_code in (400, 422)
+
+
+class TestDatabaseDown:
+    """With PostgreSQL unreachable the API answers 503 with a stable code, never 500."""
+
+    async def test_ready_and_protected_routes_answer_503(self, make_app: Any) -> None:
+        from authflow import devdb
+
+        dead = f"postgresql://nobody@127.0.0.1:{devdb.free_port()}/none"
+        app = make_app(database_url=dead)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="https://testserver") as c,
+        ):
+            r = await c.get("/api/ready")
+            assert r.status_code == 503
+            assert r.json()["code"] == "DATABASE_UNAVAILABLE"
+            assert (await c.get("/api/health")).status_code == 200
+
+            r = await c.post("/token", data={"username": "someone", "password": "whatever1"})
+            assert r.status_code == 503, r.text
+            assert r.json()["code"] == "DATABASE_UNAVAILABLE"
+
+            token = app.state.keys.issue_access_token(
+                subject=uuid.uuid4(),
+                session_id=uuid.uuid4(),
+                now=utc_now(),
+                ttl=timedelta(minutes=5),
+            )
+            r = await c.get("/users/me/", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 503, r.text
