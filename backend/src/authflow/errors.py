@@ -30,9 +30,14 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+    CROSS_ORIGIN_REQUEST = "CROSS_ORIGIN_REQUEST"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     HTTP_ERROR = "HTTP_ERROR"
+
+
+# FastAPI's fixed message when the body could not be decoded at all.
+BODY_PARSE_ERROR = "There was an error parsing the body"
 
 
 class FieldError(BaseModel):
@@ -123,6 +128,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
+            # FastAPI's answer to a body json cannot decode (nesting too deep, an integer
+            # of thousands of digits): to the client that is invalid input like any other.
+            return error_json(ErrorCode.VALIDATION_ERROR, "Request body is not valid JSON", 422)
         code = {
             404: ErrorCode.NOT_FOUND,
             405: ErrorCode.METHOD_NOT_ALLOWED,

@@ -19,6 +19,7 @@ from authflow.kit import password_policy
 from authflow.kit.jwt import KeyRing, SigningKey, load_or_create_dev_key
 from authflow.kit.passwords import PasswordHasher
 from authflow.note.router import router as note_router
+from authflow.origin_check import OriginCheckMiddleware
 from authflow.system.router import router as system_router
 from authflow.user.router import router as user_router
 from authflow.user.router import tutorial_router
@@ -66,7 +67,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.keys = load_keys(settings)
     app.state.hasher = PasswordHasher(settings.hash_concurrency)
     install_error_handlers(app)
+    app.add_middleware(OriginCheckMiddleware, web_origin=settings.web_origin)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if "env" not in settings.model_fields_set:
+        logger.warning(
+            "AUTHFLOW_ENV is not set: running in development mode (generated signing key, "
+            "no https check). Set AUTHFLOW_ENV=production for a real deployment."
+        )
 
     app.include_router(token_router)
     app.include_router(tutorial_router)

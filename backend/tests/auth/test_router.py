@@ -270,6 +270,25 @@ class TestBrowserLogin:
         assert row.life == timedelta(days=30)
 
 
+class TestClientAddress:
+    async def test_a_peer_address_that_is_not_an_ip_is_not_stored(
+        self, app: FastAPI, accounts: AccountFactory, engine: AsyncEngine
+    ) -> None:
+        # What uvicorn reports as the client can come from a proxy header; garbage there
+        # must neither fail the login nor be recorded.
+        account = await accounts.signup()
+        transport = httpx.ASGITransport(app=app, client=("x" * 100, 1))
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+            r = await c.post(
+                "/api/auth/login", json={"login": account["username"], "password": PASSWORD}
+            )
+        assert r.status_code == 200
+        async with engine.connect() as conn:
+            ips = (await conn.execute(text("SELECT ip FROM user_sessions"))).scalars().all()
+        assert None in ips
+        assert all(ip in (None, "203.0.113.7") for ip in ips)
+
+
 class TestLoginInput:
     @pytest.mark.parametrize(
         "body",

@@ -62,7 +62,25 @@ class TestEdges:
 
     async def test_bad_content_length(self, client: httpx.AsyncClient) -> None:
         r = await client.post("/api/auth/login", content=b"{}", headers={"Content-Length": "abc"})
-        assert r.status_code in (400, 422)
+        assert r.status_code == 400
+        assert r.json()["code"] == "VALIDATION_ERROR"
+
+    async def test_undecodable_json_is_422(self, client: httpx.AsyncClient) -> None:
+        for raw in (b"[" * 30_000 + b"]" * 30_000, b'{"login": ' + b"9" * 5000 + b"}"):
+            r = await client.post(
+                "/api/auth/login", content=raw, headers={"Content-Type": "application/json"}
+            )
+            assert r.status_code == 422, r.text
+            assert r.json()["code"] == "VALIDATION_ERROR"
+
+    async def test_non_json_content_type_is_refused(self, client: httpx.AsyncClient) -> None:
+        # What keeps a cross-site <form> from posting JSON-looking text/plain bodies.
+        r = await client.post(
+            "/api/auth/signup",
+            content=b'{"username": "ct_user", "email": "ct@example.com", "password": "long pw 1"}',
+            headers={"Content-Type": "text/plain"},
+        )
+        assert r.status_code == 422
 
 
 class TestDatabaseDown:

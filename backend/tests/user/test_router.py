@@ -67,6 +67,25 @@ class TestSignupValidation:
         assert r.status_code == 422
         assert r.json()["errors"][0]["field"] == "password"
 
+    async def test_email_whose_canonical_form_is_too_long(
+        self, client: httpx.AsyncClient, engine: AsyncEngine
+    ) -> None:
+        # Valid to email-validator, 76 characters, but NFKC turns it into 1,164.
+        r = await client.post(
+            "/api/auth/signup", json=signup_body(email="\ufdfa" * 64 + "@example.com")
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["field"] == "email"
+        assert await user_count(engine) == 0
+
+    @pytest.mark.parametrize("username", ["İlker", "अनिल", "josé.m", "Ωmega_7", "user-01"])
+    async def test_usernames_in_any_script(self, client: httpx.AsyncClient, username: str) -> None:
+        r = await client.post(
+            "/api/auth/signup", json=signup_body(username=username, email="x1@example.com")
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["username"] == username
+
     async def test_missing_everything(self, client: httpx.AsyncClient) -> None:
         r = await client.post("/api/auth/signup", json={})
         assert r.status_code == 422
@@ -193,6 +212,23 @@ class TestLegacyHashes:
         assert again.status_code == 200
         wrong = await client.post("/token", data={"username": "legacy", "password": "nope-nope"})
         assert wrong.status_code == 401
+
+    async def test_long_password_against_bcrypt_hash_is_a_plain_401(
+        self, client: httpx.AsyncClient, engine: AsyncEngine
+    ) -> None:
+        import bcrypt
+
+        await client.post("/users/", json={"username": "legacy2", "password": PASSWORD})
+        legacy = bcrypt.hashpw(b"secret-from-2019", bcrypt.gensalt(rounds=4)).decode()
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE users SET hashed_password = :h WHERE username = 'legacy2'"),
+                {"h": legacy},
+            )
+        long_pw = await client.post("/token", data={"username": "legacy2", "password": "p" * 100})
+        unknown = await client.post("/token", data={"username": "nobody", "password": "p" * 100})
+        assert long_pw.status_code == unknown.status_code == 401
+        assert long_pw.content == unknown.content
 
 
 class TestMe:

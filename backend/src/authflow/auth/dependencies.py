@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -34,17 +35,29 @@ async def get_current_user(
         raise not_authenticated()
     if len(token) > MAX_TOKEN_LENGTH:
         raise not_authenticated("Invalid or expired token")
+    # The signature is checked before any connection is taken, so garbage tokens cost
+    # no database work.
+    user_id, session_id = auth_service.verify_access_token(token, keys=keys)
     # Its own autocommit connection, not the request's transaction: the lookup is one
     # round trip, and routes that need nothing else from the database open no transaction.
     async with request.app.state.autocommit_engine.connect() as conn:
-        return await auth_service.resolve_access_token(conn, token=token, keys=keys)
+        return await auth_service.load_live_session(conn, user_id=user_id, session_id=session_id)
+
+
+def _ip_or_none(value: str | None) -> str | None:
+    # Whatever the server was told (a proxy header may be client-controlled) is stored
+    # only if it is an IP address.
+    try:
+        return str(ipaddress.ip_address(value)) if value else None
+    except ValueError:
+        return None
 
 
 async def client_info(request: Request) -> ClientInfo:
     user_agent = request.headers.get("user-agent")
     return ClientInfo(
         user_agent=user_agent[:512] if user_agent else None,
-        ip=request.client.host if request.client else None,
+        ip=_ip_or_none(request.client.host if request.client else None),
     )
 
 

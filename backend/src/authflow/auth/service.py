@@ -160,17 +160,10 @@ class AuthService:
         token = keys.issue_access_token(subject=user_id, session_id=session_id, now=now, ttl=ttl)
         return IssuedToken(token, int(ttl.total_seconds()), session_id)
 
-    async def resolve_access_token(
-        self, conn: AsyncConnection, *, token: str, keys: KeyRing
-    ) -> AuthUser:
-        """Verify the JWT, then load user and live session in one indexed query, so a
-        logout, revocation or disabled account takes effect on the very next request.
-
-        ``conn`` should be in autocommit mode: the lookup is one statement and one round
-        trip, and the occasional last-seen update stands on its own.
-        """
+    def verify_access_token(self, token: str, *, keys: KeyRing) -> tuple[uuid.UUID, uuid.UUID]:
+        """(user id, session id) from a valid access token, else 401."""
         try:
-            user_id, session_id = keys.verify_access_token(token)
+            return keys.verify_access_token(token)
         except InvalidToken:
             raise AppError(
                 ErrorCode.NOT_AUTHENTICATED,
@@ -178,6 +171,16 @@ class AuthService:
                 401,
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             ) from None
+
+    async def load_live_session(
+        self, conn: AsyncConnection, *, user_id: uuid.UUID, session_id: uuid.UUID
+    ) -> AuthUser:
+        """Load user and live session in one indexed query, so a logout, revocation or
+        disabled account takes effect on the very next request.
+
+        ``conn`` should be in autocommit mode: the lookup is one statement and one round
+        trip, and the occasional last-seen update stands on its own.
+        """
         now = utc_now()
         row = (
             await conn.execute(

@@ -47,10 +47,19 @@ class PasswordHasher:
         ``hashed=None`` (no such user) still spends a full verification.
         """
         async with self._slots:
-            if hashed is None:
-                await anyio.to_thread.run_sync(self._hash.verify, password, self._dummy_hash)
-                return False, None
-            return await anyio.to_thread.run_sync(self._hash.verify_and_update, password, hashed)
+            return await anyio.to_thread.run_sync(self._verify_and_update, password, hashed)
+
+    def _verify_and_update(self, password: str, hashed: str | None) -> tuple[bool, str | None]:
+        if hashed is not None:
+            try:
+                return self._hash.verify_and_update(password, hashed)
+            except ValueError:
+                # bcrypt refuses passwords over 72 bytes instead of answering "no". Treat
+                # it as a wrong password, at the price of a real one, so a long password
+                # tells nothing about which accounts still hold a legacy hash.
+                pass
+        self._hash.verify(password, self._dummy_hash)
+        return False, None
 
     def hash_sync(self, password: str) -> str:
         """For the CLI and test fixtures, which run outside the request path."""

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import re
+import unicodedata
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -10,7 +10,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 from authflow.kit.strings import LineStr, SafeStr
 from authflow.kit.text import identifier_key
 
-USERNAME_PATTERN = re.compile(r"^[\w.\-]+$")
+USERNAME_PUNCTUATION = frozenset("._-")
+MAX_EMAIL_KEY_LENGTH = 320
+
+
+def _username_char_ok(ch: str) -> bool:
+    # Letters with their combining marks (so "İlker" and "अनिल" are fine), digits and a
+    # little punctuation.
+    return ch in USERNAME_PUNCTUATION or unicodedata.category(ch)[0] in "LMN"
 
 
 def _valid_username(value: str) -> str:
@@ -20,15 +27,23 @@ def _valid_username(value: str) -> str:
         raise ValueError("must be 3 to 32 characters")
     # No "@": usernames and email addresses share the login field, so they must never
     # be mistaken for each other.
-    if not USERNAME_PATTERN.fullmatch(key):
+    if not all(_username_char_ok(ch) for ch in key):
         raise ValueError("may contain only letters, digits, '.', '_' and '-'")
+    return value
+
+
+def _valid_email(value: str) -> str:
+    # NFKC can lengthen text a lot (one U+FDFA becomes 18 characters); the canonical
+    # form is what gets stored and indexed, so it is what must fit.
+    if len(identifier_key(value)) > MAX_EMAIL_KEY_LENGTH:
+        raise ValueError("is too long")
     return value
 
 
 Username = Annotated[LineStr, Field(min_length=1, max_length=64), AfterValidator(_valid_username)]
 Password = Annotated[SafeStr, Field(min_length=1, max_length=4096)]
 FullName = Annotated[LineStr, Field(max_length=200)]
-Email = Annotated[EmailStr, Field(max_length=320)]
+Email = Annotated[EmailStr, Field(max_length=320), AfterValidator(_valid_email)]
 
 
 class UserCreate(BaseModel):
