@@ -99,10 +99,10 @@ def stack() -> Iterator[Stack]:
     pgdata = VAR / f"e2e-postgres-{os.getpid()}"
     shutil.rmtree(pgdata, ignore_errors=True)
     db_port = devdb.free_port()
-    devdb.init_cluster(pgdata, fast_unsafe=True)
-    devdb.start(pgdata, db_port)
     procs: list[subprocess.Popen[bytes]] = []
     try:
+        devdb.init_cluster(pgdata, fast_unsafe=True)
+        devdb.start(pgdata, db_port)
         env = {
             **os.environ,
             "AUTHFLOW_ENV": "test",
@@ -130,6 +130,9 @@ def stack() -> Iterator[Stack]:
                         str(api_port),
                         "--log-level",
                         "warning",
+                        # The web app's rewrite forwards whatever X-Forwarded-For the
+                        # browser sent; never take the client address from it.
+                        "--no-proxy-headers",
                     ],
                     env=env,
                     stdout=api_log,

@@ -36,9 +36,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     pgdata = REPO_ROOT / "var" / f"test-postgres-{os.getpid()}"
     shutil.rmtree(pgdata, ignore_errors=True)
     port = devdb.free_port()
-    devdb.init_cluster(pgdata, fast_unsafe=True)
-    devdb.start(pgdata, port)
     try:
+        devdb.init_cluster(pgdata, fast_unsafe=True)
+        devdb.start(pgdata, port)
         yield devdb.url(port)
     finally:
         devdb.stop(pgdata)

