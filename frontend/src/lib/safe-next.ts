@@ -15,12 +15,15 @@ export function safeNextPath(value: string | null | undefined): string {
   // C0 controls, DEL and C1 controls (browsers strip tabs/newlines from URLs,
   // which could turn "/\t/evil.example" into "//evil.example").
   if (/[\u0000-\u001f\u007f-\u009f]/.test(value)) return DEFAULT_AFTER_LOGIN;
-  // Belt and braces: it must resolve to the same origin.
+  // Belt and braces: it must resolve to the same origin, and we hand back the
+  // resolved form, so dot segments ("/.//evil.example" resolves to the path
+  // "//evil.example") can never reach the browser as a protocol-relative URL.
   try {
     const base = "http://authflow.invalid";
-    if (new URL(value, base).origin !== base) return DEFAULT_AFTER_LOGIN;
+    const url = new URL(value, base);
+    if (url.origin !== base || url.pathname.startsWith("//")) return DEFAULT_AFTER_LOGIN;
+    return `${url.pathname}${url.search}${url.hash}`;
   } catch {
     return DEFAULT_AFTER_LOGIN;
   }
-  return value;
 }
