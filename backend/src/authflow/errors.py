@@ -6,6 +6,7 @@ import logging
 from enum import StrEnum
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -35,6 +36,16 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "INTERNAL_ERROR"
     HTTP_ERROR = "HTTP_ERROR"
 
+
+# What asyncpg raises, unwrapped, when the server is gone or going (shutdown, restart,
+# network): where the driver is used directly these mean "database unavailable".
+DRIVER_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InterfaceError,
+    OSError,
+    TimeoutError,
+)
 
 # FastAPI's fixed message when the body could not be decoded at all.
 BODY_PARSE_ERROR = "There was an error parsing the body"
@@ -144,7 +155,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-        if isinstance(exc, (OperationalError, InterfaceError, OSError, TimeoutError)) or (
+        if isinstance(exc, (OperationalError, InterfaceError, *DRIVER_CONNECTION_ERRORS)) or (
             isinstance(exc, DBAPIError) and exc.connection_invalidated
         ):
             logger.warning("database unavailable: %s", exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -113,3 +114,49 @@ class TestDatabaseDown:
             )
             r = await c.get("/users/me/", headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 503, r.text
+
+
+class TestDatabaseRestart:
+    async def test_requests_fail_with_503_while_down_and_recover_after(
+        self, make_app: Any, tmp_path: Any
+    ) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        from authflow import devdb
+        from tests.conftest import BACKEND, client_for
+
+        pgdata = tmp_path / "pg"
+        port = devdb.free_port()
+        devdb.init_cluster(pgdata, fast_unsafe=True)
+        try:
+            devdb.start(pgdata, port)
+            app = make_app(database_url=devdb.url(port))
+            config = Config(str(BACKEND / "alembic.ini"))
+            config.attributes["database_url"] = app.state.settings.async_database_url
+            config.attributes["configure_logger"] = False
+            await asyncio.to_thread(command.upgrade, config, "head")
+            async with app.router.lifespan_context(app), client_for(app) as c:
+                r = await c.post(
+                    "/api/auth/signup",
+                    json={"username": "restart", "email": "r@example.com", "password": "pw long 1"},
+                )
+                assert r.status_code == 201, r.text
+                me = {"Authorization": "Bearer " + c.cookies["__Host-authflow_access"]}
+                assert (await c.get("/users/me/", headers=me)).status_code == 200
+
+                devdb.stop(pgdata)
+                down = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+                async with httpx.AsyncClient(transport=down, base_url="https://t") as d:
+                    for _ in range(3):
+                        r = await d.get("/users/me/", headers=me)
+                        assert r.status_code == 503, r.text
+                        assert r.json()["code"] == "DATABASE_UNAVAILABLE"
+
+                devdb.start(pgdata, port)
+                # Pooled connections died with the server; the API recovers by itself.
+                statuses = [(await c.get("/users/me/", headers=me)).status_code for _ in range(3)]
+                assert statuses[-1] == 200, statuses
+                assert 500 not in statuses
+        finally:
+            devdb.stop(pgdata)

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from authflow.config import Settings
-from authflow.errors import AppError, ErrorCode
+from authflow.errors import DRIVER_CONNECTION_ERRORS, AppError, ErrorCode
 from authflow.kit.clock import utc_now
 from authflow.kit.jwt import InvalidToken, KeyRing
 from authflow.kit.passwords import PasswordHasher
@@ -197,9 +197,15 @@ class AuthService:
         params = {"session_id": session_id, "user_id": user_id, "now": now}
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None
-        row = await driver.fetchrow(
-            _LIVE_SESSION_SQL, *(params[name] for name in _LIVE_SESSION_PARAM_ORDER)
-        )
+        try:
+            row = await driver.fetchrow(
+                _LIVE_SESSION_SQL, *(params[name] for name in _LIVE_SESSION_PARAM_ORDER)
+            )
+        except DRIVER_CONNECTION_ERRORS:
+            # SQLAlchemy did not see this failure, so tell its pool the connection is
+            # dead; the next request gets a fresh one.
+            await conn.invalidate()
+            raise
         if row is None:
             raise AppError(
                 ErrorCode.NOT_AUTHENTICATED,
