@@ -184,19 +184,26 @@ class TestUniqueness:
         assert PASSWORD not in stored
 
 
+async def create_legacy_user(
+    client: httpx.AsyncClient, engine: AsyncEngine, username: str, password: str
+) -> None:
+    """A user whose stored hash is bcrypt, as imported from the tutorial's database."""
+    import bcrypt
+
+    await client.post("/users/", json={"username": username, "password": PASSWORD})
+    legacy = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE users SET hashed_password = :h WHERE username = :u"),
+            {"h": legacy, "u": username},
+        )
+
+
 class TestLegacyHashes:
     async def test_bcrypt_hash_logs_in_and_is_upgraded(
         self, client: httpx.AsyncClient, engine: AsyncEngine
     ) -> None:
-        import bcrypt
-
-        await client.post("/users/", json={"username": "legacy", "password": PASSWORD})
-        legacy = bcrypt.hashpw(b"secret-from-2019", bcrypt.gensalt(rounds=4)).decode()
-        async with engine.begin() as conn:
-            await conn.execute(
-                text("UPDATE users SET hashed_password = :h WHERE username = 'legacy'"),
-                {"h": legacy},
-            )
+        await create_legacy_user(client, engine, "legacy", "secret-from-2019")
         r = await client.post("/token", data={"username": "legacy", "password": "secret-from-2019"})
         assert r.status_code == 200, r.text
         async with engine.connect() as conn:
@@ -216,15 +223,7 @@ class TestLegacyHashes:
     async def test_long_password_against_bcrypt_hash_is_a_plain_401(
         self, client: httpx.AsyncClient, engine: AsyncEngine
     ) -> None:
-        import bcrypt
-
-        await client.post("/users/", json={"username": "legacy2", "password": PASSWORD})
-        legacy = bcrypt.hashpw(b"secret-from-2019", bcrypt.gensalt(rounds=4)).decode()
-        async with engine.begin() as conn:
-            await conn.execute(
-                text("UPDATE users SET hashed_password = :h WHERE username = 'legacy2'"),
-                {"h": legacy},
-            )
+        await create_legacy_user(client, engine, "legacy2", "secret-from-2019")
         long_pw = await client.post("/token", data={"username": "legacy2", "password": "p" * 100})
         unknown = await client.post("/token", data={"username": "nobody", "password": "p" * 100})
         assert long_pw.status_code == unknown.status_code == 401
