@@ -76,7 +76,9 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     if "engine" in request.fixturenames:
         eng: AsyncEngine = request.getfixturevalue("engine")
         async with eng.begin() as conn:
-            await conn.execute(text("TRUNCATE users, user_sessions, notes CASCADE"))
+            await conn.execute(
+                text("TRUNCATE users, user_sessions, spent_refresh_tokens, notes CASCADE")
+            )
 
 
 async def _running_app(app: FastAPI) -> AsyncIterator[FastAPI]:

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
 
     session_ttl_hours: int = Field(default=12, ge=1, le=24 * 365)
     remember_me_session_ttl_days: int = Field(default=30, ge=1, le=365)
+    # A session not refreshed for this long ends, whatever its absolute lifetime.
+    session_idle_timeout_hours: int = Field(default=7 * 24, ge=1, le=24 * 365)
+    # A rotated-out refresh token presented again within this window gets the same
+    # successor (a client that lost the response can retry); after it, reuse revokes.
+    refresh_grace_seconds: int = Field(default=10, ge=0, le=300)
 
     password_min_length: int = Field(default=8, ge=8, le=64)
     password_max_length: int = Field(default=1024, ge=64, le=4096)

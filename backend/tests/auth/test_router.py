@@ -44,7 +44,7 @@ class TestTutorialContract:
         body = r.json()
         assert body["token_type"] == "bearer"
         assert body["expires_in"] == 900
-        assert set(body) == {"access_token", "token_type", "expires_in"}
+        assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token"}
 
         for me in ("/users/me/", "/users/me"):
             r = await client.get(me, headers={"Authorization": f"Bearer {body['access_token']}"})
@@ -175,11 +175,17 @@ class TestBrowserLogin:
         )
         assert r.status_code == 200, r.text
         assert r.json()["username"] == "carol"
-        cookie = r.headers["set-cookie"]
-        assert cookie.startswith("__Host-authflow_access=")
-        for attribute in ("HttpOnly", "Secure", "SameSite=lax", "Path=/", "Max-Age=900"):
-            assert attribute.lower() in cookie.lower()
-        assert "domain" not in cookie.lower()
+        access, refresh = r.headers.get_list("set-cookie")
+        assert access.startswith("__Host-authflow_access=")
+        for attribute in ("HttpOnly", "Secure", "SameSite=lax", "Path=/;"):
+            assert attribute.lower() in access.lower() + ";"
+        # Without remember-me both are browser-session cookies.
+        assert "max-age" not in access.lower()
+        assert "domain" not in access.lower()
+        assert refresh.startswith("__Secure-authflow_refresh=")
+        for attribute in ("HttpOnly", "Secure", "SameSite=strict", "Path=/api/auth"):
+            assert attribute.lower() in refresh.lower()
+        assert "max-age" not in refresh.lower()
         assert r.headers["cache-control"] == "no-store"
 
         r = await client.get("/api/users/me")

@@ -4,23 +4,45 @@ from __future__ import annotations
 
 from fastapi import Response
 
+from authflow.auth.service import IssuedToken
+
 # __Host- makes the browser refuse the cookie unless it is Secure, host-only and Path=/,
 # so a sibling subdomain can never plant or overwrite it. Browsers treat
 # http://localhost as secure, so this works in development too.
 ACCESS_COOKIE = "__Host-authflow_access"
+# The refresh token goes only where it is used: SameSite=Strict and a path under
+# /api/auth, so no page request and no other API call ever carries it. (__Secure-, not
+# __Host-, because __Host- demands Path=/.)
+REFRESH_COOKIE = "__Secure-authflow_refresh"
+REFRESH_COOKIE_PATH = "/api/auth"
 
 
-def set_access_cookie(response: Response, token: str, max_age: int) -> None:
+def set_session_cookies(response: Response, issued: IssuedToken) -> None:
+    """Both cookies of a signed-in browser. Without remember-me they are browser-session
+    cookies (no Max-Age); with it they last as long as the session can."""
+    remember = issued.refresh_max_age is not None
     response.set_cookie(
         ACCESS_COOKIE,
-        token,
-        max_age=max_age,
+        issued.access_token,
+        max_age=issued.expires_in if remember else None,
         path="/",
         secure=True,
         httponly=True,
         samesite="lax",
     )
+    response.set_cookie(
+        REFRESH_COOKIE,
+        issued.refresh_token,
+        max_age=issued.refresh_max_age,
+        path=REFRESH_COOKIE_PATH,
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
 
 
-def clear_access_cookie(response: Response) -> None:
+def clear_session_cookies(response: Response) -> None:
     response.delete_cookie(ACCESS_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+    response.delete_cookie(
+        REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, secure=True, httponly=True, samesite="strict"
+    )

@@ -7,15 +7,25 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from authflow.auth.cookies import ACCESS_COOKIE, clear_access_cookie, set_access_cookie
+from authflow.auth.cookies import (
+    ACCESS_COOKIE,
+    REFRESH_COOKIE,
+    clear_session_cookies,
+    set_session_cookies,
+)
 from authflow.auth.dependencies import ClientInfoDep
-from authflow.auth.schemas import LoginRequest, OAuthErrorResponse, TokenResponse
-from authflow.auth.service import BAD_CREDENTIALS_DETAIL, ClientInfo
+from authflow.auth.schemas import (
+    LoginRequest,
+    OAuthErrorResponse,
+    RefreshResponse,
+    TokenResponse,
+)
+from authflow.auth.service import BAD_CREDENTIALS_DETAIL, ClientInfo, invalid_refresh
 from authflow.auth.service import auth as auth_service
 from authflow.config import Settings
 from authflow.db import SessionDep
 from authflow.dependencies import AutocommitEngineDep, HasherDep, KeysDep, SettingsDep
-from authflow.errors import AppError, ErrorCode, ErrorResponse
+from authflow.errors import AppError, ErrorCode, ErrorResponse, FieldError
 from authflow.kit.jwt import InvalidToken, KeyRing
 from authflow.kit.strings import LineStr, SafeStr
 from authflow.models import User
@@ -41,10 +51,10 @@ def _oauth_error(
     response_model=TokenResponse,
     responses={
         400: {"model": OAuthErrorResponse, "description": "Unsupported grant type"},
-        401: {"model": OAuthErrorResponse, "description": "Bad credentials"},
+        401: {"model": OAuthErrorResponse, "description": "Bad credentials or refresh token"},
         422: {"model": ErrorResponse},
     },
-    summary="OAuth2 password grant (the tutorial's login)",
+    summary="OAuth2 token endpoint: password and refresh_token grants",
 )
 @token_router.post("/token/", include_in_schema=False)
 async def token(
@@ -55,35 +65,67 @@ async def token(
     keys: KeysDep,
     client: ClientInfoDep,
     lookup: AutocommitEngineDep,
-    username: Annotated[LineStr, Form(min_length=1, max_length=320)],
-    password: Annotated[SafeStr, Form(min_length=1, max_length=4096)],
+    username: Annotated[LineStr | None, Form(min_length=1, max_length=320)] = None,
+    password: Annotated[SafeStr | None, Form(min_length=1, max_length=4096)] = None,
+    refresh_token: Annotated[LineStr | None, Form(min_length=1, max_length=256)] = None,
     grant_type: Annotated[str | None, Form(max_length=64)] = None,
 ) -> TokenResponse:
-    # RFC 6749 makes grant_type required, the tutorial's form leaves it out; accept both.
-    if grant_type not in (None, "password"):
+    # RFC 6749 makes grant_type required, the tutorial's form leaves it out: no grant
+    # type means the password grant.
+    if grant_type == "refresh_token":
+        if refresh_token is None:
+            raise _missing("refresh_token")
+        issued = await auth_service.refresh(
+            session, refresh_token=refresh_token, keys=keys, settings=settings
+        )
+    elif grant_type in (None, "password"):
+        if username is None or password is None:
+            raise _missing("username" if username is None else "password")
+        try:
+            user = await auth_service.authenticate(
+                session, lookup=lookup, login=username, password=password, hasher=hasher
+            )
+        except AppError:
+            raise _oauth_error(
+                "invalid_grant",
+                BAD_CREDENTIALS_DETAIL,
+                401,
+                ErrorCode.LOGIN_BAD_CREDENTIALS,
+                **{"WWW-Authenticate": "Bearer"},
+            ) from None
+        issued = await auth_service.start_session(
+            session,
+            user_id=user.id,
+            client=client,
+            remember_me=False,
+            settings=settings,
+            keys=keys,
+        )
+    else:
         raise _oauth_error(
             "unsupported_grant_type",
-            "Only grant_type=password is supported",
+            "grant_type must be password or refresh_token",
             400,
             ErrorCode.UNSUPPORTED_GRANT_TYPE,
         )
-    try:
-        user = await auth_service.authenticate(
-            session, lookup=lookup, login=username, password=password, hasher=hasher
-        )
-    except AppError:
-        raise _oauth_error(
-            "invalid_grant",
-            BAD_CREDENTIALS_DETAIL,
-            401,
-            ErrorCode.LOGIN_BAD_CREDENTIALS,
-            **{"WWW-Authenticate": "Bearer"},
-        ) from None
-    issued = await auth_service.start_session(
-        session, user_id=user.id, client=client, remember_me=False, settings=settings, keys=keys
-    )
     response.headers.update(NO_STORE)
-    return TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in)
+    return TokenResponse(
+        access_token=issued.access_token,
+        expires_in=issued.expires_in,
+        refresh_token=issued.refresh_token,
+    )
+
+
+def _missing(field: str) -> AppError:
+    exc = AppError(
+        ErrorCode.VALIDATION_ERROR,
+        f"{field}: Field required",
+        422,
+        errors=[FieldError(field=field, message="Field required", code="missing")],
+        headers=NO_STORE,
+    )
+    exc.extra = {"error": "invalid_request", "error_description": f"{field} is required"}
+    return exc
 
 
 @router.post(
@@ -159,9 +201,33 @@ async def _sign_in_browser(
         settings=settings,
         keys=keys,
     )
-    set_access_cookie(response, issued.access_token, issued.expires_in)
+    set_session_cookies(response, issued)
     response.headers.update(NO_STORE)
     return UserRead.model_validate(user)
+
+
+@router.post(
+    "/refresh",
+    response_model=RefreshResponse,
+    responses={401: {"model": OAuthErrorResponse}, 403: {"model": ErrorResponse}},
+)
+async def refresh(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    keys: KeysDep,
+) -> RefreshResponse:
+    """Rotate the refresh cookie and renew the access cookie."""
+    presented = request.cookies.get(REFRESH_COOKIE)
+    if not presented or len(presented) > 256:
+        raise invalid_refresh()
+    issued = await auth_service.refresh(
+        session, refresh_token=presented, keys=keys, settings=settings
+    )
+    set_session_cookies(response, issued)
+    response.headers.update(NO_STORE)
+    return RefreshResponse(expires_in=issued.expires_in)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
@@ -178,6 +244,12 @@ async def logout(request: Request, session: SessionDep, keys: KeysDep) -> Respon
             session_id = None
         if session_id is not None:
             await auth_service.revoke_session(session, session_id=session_id, reason="logout")
+    refresh_token = request.cookies.get(REFRESH_COOKIE)
+    if refresh_token and len(refresh_token) <= 256:
+        # A browser whose access cookie is gone still holds its session's refresh token.
+        await auth_service.revoke_by_refresh_token(
+            session, refresh_token=refresh_token, reason="logout"
+        )
     response = Response(status_code=status.HTTP_204_NO_CONTENT, headers=NO_STORE)
-    clear_access_cookie(response)
+    clear_session_cookies(response)
     return response

@@ -19,6 +19,13 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
+    refresh_token: str
+
+
+class RefreshResponse(BaseModel):
+    """The browser's refresh: the tokens travel in cookies only."""
+
+    expires_in: int
 
 
 class OAuthErrorResponse(BaseModel):

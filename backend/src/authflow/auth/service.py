@@ -16,12 +16,28 @@ from authflow.errors import DRIVER_CONNECTION_ERRORS, AppError, ErrorCode
 from authflow.kit.clock import utc_now
 from authflow.kit.jwt import InvalidToken, KeyRing
 from authflow.kit.passwords import PasswordHasher
-from authflow.models import User, UserSession
+from authflow.kit.tokens import derive_token, new_token, token_hash
+from authflow.models import SpentRefreshToken, User, UserSession
 from authflow.user.service import user as user_service
 
 BAD_CREDENTIALS_DETAIL = "Incorrect username or password"
 # Seen-at is refreshed at most this often, so reading /users/me is not a write each time.
 LAST_SEEN_RESOLUTION = timedelta(minutes=5)
+
+
+REFRESH_DERIVATION_LABEL = "refresh-token-successor"
+
+
+def invalid_refresh() -> AppError:
+    # One answer for unknown, expired, revoked and reused tokens.
+    exc = AppError(
+        ErrorCode.INVALID_REFRESH_TOKEN,
+        "Invalid or expired refresh token",
+        401,
+        headers={"WWW-Authenticate": "Bearer", "Cache-Control": "no-store"},
+    )
+    exc.extra = {"error": "invalid_grant", "error_description": exc.detail}
+    return exc
 
 
 def bad_credentials() -> AppError:
@@ -104,6 +120,9 @@ class IssuedToken:
     access_token: str
     expires_in: int
     session_id: uuid.UUID
+    refresh_token: str
+    # Seconds the refresh cookie should live; None for a browser-session cookie.
+    refresh_max_age: int | None
 
 
 class AuthService:
@@ -153,6 +172,7 @@ class AuthService:
             else timedelta(hours=settings.session_ttl_hours)
         )
         session_id = uuid.uuid4()
+        refresh_token = new_token()
         # A Core insert: sign-in is hot during a login storm, and the ORM's unit of work
         # would cost more event-loop time than the statement itself.
         await session.execute(
@@ -165,12 +185,137 @@ class AuthService:
                 user_agent=client.user_agent,
                 ip=client.ip,
                 remember_me=remember_me,
+                refresh_token_hash=token_hash(refresh_token),
             )
         )
+        return self._issue(
+            keys,
+            settings,
+            user_id=user_id,
+            session_id=session_id,
+            refresh_token=refresh_token,
+            now=now,
+            expires_at=now + lifetime,
+            remember_me=remember_me,
+        )
+
+    def _issue(
+        self,
+        keys: KeyRing,
+        settings: Settings,
+        *,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        refresh_token: str,
+        now: datetime,
+        expires_at: datetime,
+        remember_me: bool,
+    ) -> IssuedToken:
+        remaining = expires_at - now
         # An access token never outlives its session.
-        ttl = min(timedelta(seconds=settings.access_token_ttl_seconds), lifetime)
+        ttl = min(timedelta(seconds=settings.access_token_ttl_seconds), remaining)
         token = keys.issue_access_token(subject=user_id, session_id=session_id, now=now, ttl=ttl)
-        return IssuedToken(token, int(ttl.total_seconds()), session_id)
+        return IssuedToken(
+            access_token=token,
+            expires_in=int(ttl.total_seconds()),
+            session_id=session_id,
+            refresh_token=refresh_token,
+            refresh_max_age=int(remaining.total_seconds()) if remember_me else None,
+        )
+
+    async def refresh(
+        self, session: AsyncSession, *, refresh_token: str, keys: KeyRing, settings: Settings
+    ) -> IssuedToken:
+        """Rotate a refresh token: the presented one is spent, a successor is returned.
+
+        A token rotated out less than ``refresh_grace_seconds`` ago gets the same successor
+        again (derived from it with the server's key, so nothing is stored in the clear);
+        later, it means the token was copied: the whole session is revoked.
+        """
+        now = utc_now()
+        presented = token_hash(refresh_token)
+        successor = derive_token(keys.derivation_key(REFRESH_DERIVATION_LABEL), refresh_token)
+        # Row locks serialise concurrent refreshes of one session: the first rotates, the
+        # others then find the token spent and, within the grace window, get the same
+        # successor.
+        current = (
+            await session.execute(
+                select(UserSession)
+                .where(UserSession.refresh_token_hash == presented)
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
+        if current is not None:
+            self._ensure_usable(current, now, settings)
+            current.previous_refresh_token_hash = presented
+            current.refresh_token_hash = token_hash(successor)
+            current.rotated_at = now
+            current.last_seen_at = now
+            session.add(
+                SpentRefreshToken(token_hash=presented, session_id=current.id, spent_at=now)
+            )
+            return await self._issue_for(session, current, successor, now, keys, settings)
+
+        spent_by = (
+            await session.execute(
+                select(UserSession)
+                .join(SpentRefreshToken, SpentRefreshToken.session_id == UserSession.id)
+                .where(SpentRefreshToken.token_hash == presented)
+                .with_for_update(of=UserSession)
+            )
+        ).scalar_one_or_none()
+        if spent_by is None:
+            raise invalid_refresh()
+        grace = timedelta(seconds=settings.refresh_grace_seconds)
+        is_latest_retry = (
+            spent_by.previous_refresh_token_hash == presented
+            and spent_by.rotated_at is not None
+            and now - spent_by.rotated_at <= grace
+            and spent_by.refresh_token_hash == token_hash(successor)
+        )
+        if not is_latest_retry:
+            if spent_by.revoked_at is None:
+                spent_by.revoked_at = now
+                spent_by.revoked_reason = "refresh_token_reused"
+                # The revocation must stand even though this request fails.
+                await session.commit()
+            raise invalid_refresh()
+        self._ensure_usable(spent_by, now, settings)
+        return await self._issue_for(session, spent_by, successor, now, keys, settings)
+
+    def _ensure_usable(self, row: UserSession, now: datetime, settings: Settings) -> None:
+        idle_limit = timedelta(hours=settings.session_idle_timeout_hours)
+        if (
+            row.revoked_at is not None
+            or row.expires_at <= now
+            or now - row.last_seen_at > idle_limit
+        ):
+            raise invalid_refresh()
+
+    async def _issue_for(
+        self,
+        session: AsyncSession,
+        row: UserSession,
+        refresh_token: str,
+        now: datetime,
+        keys: KeyRing,
+        settings: Settings,
+    ) -> IssuedToken:
+        active = (
+            await session.execute(select(_users.c.is_active).where(_users.c.id == row.user_id))
+        ).scalar_one_or_none()
+        if not active:
+            raise invalid_refresh()
+        return self._issue(
+            keys,
+            settings,
+            user_id=row.user_id,
+            session_id=row.id,
+            refresh_token=refresh_token,
+            now=now,
+            expires_at=row.expires_at,
+            remember_me=row.remember_me,
+        )
 
     def verify_access_token(self, token: str, *, keys: KeyRing) -> tuple[uuid.UUID, uuid.UUID]:
         """(user id, session id) from a valid access token, else 401."""
@@ -227,6 +372,18 @@ class AuthService:
             is_superuser=row["is_superuser"],
             created_at=row["created_at"],
             session_id=session_id,
+        )
+
+    async def revoke_by_refresh_token(
+        self, session: AsyncSession, *, refresh_token: str, reason: str
+    ) -> None:
+        await session.execute(
+            update(UserSession)
+            .where(
+                UserSession.refresh_token_hash == token_hash(refresh_token),
+                UserSession.revoked_at.is_(None),
+            )
+            .values(revoked_at=utc_now(), revoked_reason=reason)
         )
 
     async def revoke_session(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import time
@@ -141,6 +142,16 @@ class KeyRing:
 
     def jwks(self) -> dict[str, Any]:
         return self._jwks
+
+    def derivation_key(self, label: str) -> bytes:
+        """A secret for ``label`` derived from the signing key, so features that need a
+        server secret (refresh-token successors) add no configuration of their own."""
+        raw = self.signing.private_key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        return hmac.new(raw, f"authflow:{label}".encode(), hashlib.sha256).digest()
 
     def issue_access_token(
         self, *, subject: uuid.UUID, session_id: uuid.UUID, now: datetime, ttl: timedelta

@@ -27,3 +27,8 @@ class UserSession(Base):
     remember_me: Mapped[bool] = mapped_column(default=False, server_default="false")
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
+    # SHA-256 (hex) of the current refresh token; the token itself is never stored.
+    refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The token it replaced, recognised during the grace window and as reuse after it.
+    previous_refresh_token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    rotated_at: Mapped[datetime | None]

@@ -65,6 +65,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refresh
+         * @description Rotate the refresh cookie and renew the access cookie.
+         */
+        post: operations["refresh"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/signup": {
         parameters: {
             query?: never;
@@ -187,7 +207,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** OAuth2 password grant (the tutorial's login) */
+        /** OAuth2 token endpoint: password and refresh_token grants */
         post: operations["token"];
         delete?: never;
         options?: never;
@@ -258,9 +278,11 @@ export interface components {
             /** Grant Type */
             grant_type?: string | null;
             /** Password */
-            password: string;
+            password?: string | null;
+            /** Refresh Token */
+            refresh_token?: string | null;
             /** Username */
-            username: string;
+            username?: string | null;
         };
         /** ErrorResponse */
         ErrorResponse: {
@@ -370,6 +392,14 @@ export interface components {
             /** Error Description */
             error_description: string;
         };
+        /**
+         * RefreshResponse
+         * @description The browser's refresh: the tokens travel in cookies only.
+         */
+        RefreshResponse: {
+            /** Expires In */
+            expires_in: number;
+        };
         /** SignupRequest */
         SignupRequest: {
             /**
@@ -393,6 +423,8 @@ export interface components {
             access_token: string;
             /** Expires In */
             expires_in: number;
+            /** Refresh Token */
+            refresh_token: string;
             /**
              * Token Type
              * @default bearer
@@ -530,6 +562,44 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    refresh: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RefreshResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
         };
     };
@@ -842,7 +912,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/x-www-form-urlencoded": components["schemas"]["Body_token"];
             };
@@ -866,7 +936,7 @@ export interface operations {
                     "application/json": components["schemas"]["OAuthErrorResponse"];
                 };
             };
-            /** @description Bad credentials */
+            /** @description Bad credentials or refresh token */
             401: {
                 headers: {
                     [name: string]: unknown;

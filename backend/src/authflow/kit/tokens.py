@@ -1,0 +1,29 @@
+"""Opaque tokens: random values handed out once, stored only as their SHA-256."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+TOKEN_BYTES = 32  # 256 bits
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_hash(token: str) -> str:
+    """What the database keeps: a leak of the table hands out no usable token."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def derive_token(key: bytes, parent: str) -> str:
+    """A successor computable again from its parent, but only with the server's key.
+
+    Rotation uses it so that a retry with the same parent within the grace window gets
+    the very same successor without the server ever storing a token in the clear.
+    """
+    digest = hmac.new(key, parent.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
