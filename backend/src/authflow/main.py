@@ -23,6 +23,7 @@ from authflow.origin_check import OriginCheckMiddleware
 from authflow.system.router import router as system_router
 from authflow.user.router import router as user_router
 from authflow.user.router import tutorial_router
+from authflow.user_session.router import router as user_session_router
 
 logger = logging.getLogger(__name__)
 
@@ -80,5 +81,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(user_router)
     app.include_router(note_router)
+    app.include_router(user_session_router)
     app.include_router(system_router)
     return app

@@ -5,7 +5,7 @@ import { redirect } from "next/navigation";
 import { cache } from "react";
 
 import { apiErrorFromResponse } from "@/lib/api/errors";
-import type { NoteRead, UserRead } from "@/lib/api/types";
+import type { NoteRead, SessionRead, UserRead } from "@/lib/api/types";
 import { apiBaseUrl } from "@/lib/env";
 
 /** The login URL that brings the user back to `path` afterwards. */
@@ -48,4 +48,11 @@ export async function listNotes(path: string): Promise<NoteRead[]> {
   const notes = await serverGet<NoteRead[]>("/api/notes");
   if (notes === null) redirect(loginUrl(path));
   return notes;
+}
+
+/** Where the user is signed in (this device first); redirects to login on 401. */
+export async function listSessions(path: string): Promise<SessionRead[]> {
+  const sessions = await serverGet<SessionRead[]>("/api/sessions");
+  if (sessions === null) redirect(loginUrl(path));
+  return sessions;
 }

@@ -11,5 +11,7 @@ export type LoginRequest = Schemas["LoginRequest"];
 export type NoteRead = Schemas["NoteRead"];
 export type NoteCreate = Schemas["NoteCreate"];
 export type NoteUpdate = Schemas["NoteUpdate"];
+export type SessionRead = Schemas["SessionRead"];
+export type RevokedCount = Schemas["RevokedCount"];
 export type ErrorResponse = Schemas["ErrorResponse"];
 export type FieldError = NonNullable<ErrorResponse["errors"]>[number];

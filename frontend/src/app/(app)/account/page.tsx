@@ -1,6 +1,7 @@
 import type { Metadata } from "next";
 
-import { requireUser } from "@/lib/dal";
+import { SessionsList } from "@/components/sessions/sessions-list";
+import { listSessions, requireUser } from "@/lib/dal";
 
 export const metadata: Metadata = {
   title: "Your account",
@@ -10,6 +11,7 @@ const memberSince = new Intl.DateTimeFormat("en-GB", { dateStyle: "long", timeZo
 
 export default async function AccountPage() {
   const user = await requireUser("/account");
+  const sessions = await listSessions("/account");
 
   const rows: { term: string; value: React.ReactNode }[] = [
     { term: "Username", value: user.username },
@@ -36,6 +38,12 @@ export default async function AccountPage() {
             </div>
           ))}
         </dl>
+      </section>
+      <section aria-labelledby="sessions-heading" className="mt-8 rounded-xl bg-white p-6 shadow-sm ring-1 ring-slate-200">
+        <h2 id="sessions-heading" className="text-lg font-semibold text-slate-900">
+          Where you&apos;re signed in
+        </h2>
+        <SessionsList initialSessions={sessions} />
       </section>
     </>
   );
