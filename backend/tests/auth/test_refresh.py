@@ -228,3 +228,63 @@ class TestBrowserRefresh:
         )
         r = await client.post("/api/auth/refresh", headers={"Origin": "https://evil.example"})
         assert r.status_code == 403
+
+
+class TestResume:
+    """GET /api/auth/resume: the page-level refresh the web app's proxy redirects to."""
+
+    async def _signed_in(self, client: httpx.AsyncClient, accounts: AccountFactory) -> None:
+        account = await accounts.signup()
+        r = await client.post(
+            "/api/auth/login", json={"login": account["username"], "password": PASSWORD}
+        )
+        assert r.status_code == 200
+        assert client.cookies.get("__Host-authflow_signed_in") == "1"
+
+    async def test_resume_rotates_and_continues(
+        self, client: httpx.AsyncClient, accounts: AccountFactory
+    ) -> None:
+        await self._signed_in(client, accounts)
+        old = client.cookies.get("__Secure-authflow_refresh")
+        r = await client.get("/api/auth/resume", params={"next": "/notes?x=1"})
+        assert r.status_code == 303
+        assert r.headers["location"] == "/notes?x=1"
+        assert client.cookies.get("__Secure-authflow_refresh") != old
+        assert (await client.get("/api/users/me")).status_code == 200
+
+    @pytest.mark.parametrize(
+        "hostile",
+        [
+            "//evil.example",
+            "https://evil.example/",
+            "/\\\\evil.example",
+            "/.//evil.example",
+            "/../x",
+            "javascript:alert(1)",
+            "/a\tb",
+            "",
+        ],
+    )
+    async def test_resume_never_leaves_the_site(
+        self, client: httpx.AsyncClient, accounts: AccountFactory, hostile: str
+    ) -> None:
+        await self._signed_in(client, accounts)
+        r = await client.get("/api/auth/resume", params={"next": hostile})
+        assert r.headers["location"] == "/account"
+
+    async def test_resume_without_a_session_goes_to_login(self, client: httpx.AsyncClient) -> None:
+        r = await client.get("/api/auth/resume", params={"next": "/notes"})
+        assert r.status_code == 303
+        assert r.headers["location"] == "/login?next=%2Fnotes"
+        assert any(
+            c.startswith("__Host-authflow_signed_in=") for c in r.headers.get_list("set-cookie")
+        )
+
+    async def test_resume_of_a_revoked_session_goes_to_login(
+        self, client: httpx.AsyncClient, accounts: AccountFactory, engine: AsyncEngine
+    ) -> None:
+        await self._signed_in(client, accounts)
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE user_sessions SET revoked_at = now()"))
+        r = await client.get("/api/auth/resume", params={"next": "/notes"})
+        assert r.headers["location"] == "/login?next=%2Fnotes"

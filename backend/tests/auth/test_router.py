@@ -175,7 +175,9 @@ class TestBrowserLogin:
         )
         assert r.status_code == 200, r.text
         assert r.json()["username"] == "carol"
-        access, refresh = r.headers.get_list("set-cookie")
+        access, refresh, signed_in = r.headers.get_list("set-cookie")
+        assert signed_in.startswith("__Host-authflow_signed_in=1;")
+        assert "httponly" in signed_in.lower()
         assert access.startswith("__Host-authflow_access=")
         for attribute in ("HttpOnly", "Secure", "SameSite=lax", "Path=/;"):
             assert attribute.lower() in access.lower() + ";"

@@ -15,6 +15,9 @@ ACCESS_COOKIE = "__Host-authflow_access"
 # __Host-, because __Host- demands Path=/.)
 REFRESH_COOKIE = "__Secure-authflow_refresh"
 REFRESH_COOKIE_PATH = "/api/auth"
+# Holds no secret: it only tells the web app's proxy, which never sees the path-scoped
+# refresh cookie, that a refresh is worth trying before sending the visitor to /login.
+SIGNED_IN_COOKIE = "__Host-authflow_signed_in"
 
 
 def set_session_cookies(response: Response, issued: IssuedToken) -> None:
@@ -39,6 +42,15 @@ def set_session_cookies(response: Response, issued: IssuedToken) -> None:
         httponly=True,
         samesite="strict",
     )
+    response.set_cookie(
+        SIGNED_IN_COOKIE,
+        "1",
+        max_age=issued.refresh_max_age,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="lax",
+    )
 
 
 def clear_session_cookies(response: Response) -> None:
@@ -46,3 +58,4 @@ def clear_session_cookies(response: Response) -> None:
     response.delete_cookie(
         REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, secure=True, httponly=True, samesite="strict"
     )
+    response.delete_cookie(SIGNED_IN_COOKIE, path="/", secure=True, httponly=True, samesite="lax")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Form, Request, Response, status
+from fastapi import APIRouter, Form, Query, Request, Response, status
+from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from authflow.auth.cookies import (
@@ -228,6 +230,60 @@ async def refresh(
     set_session_cookies(response, issued)
     response.headers.update(NO_STORE)
     return RefreshResponse(expires_in=issued.expires_in)
+
+
+def safe_next_path(value: str | None) -> str:
+    """Same-origin relative paths only; anything else goes to /account."""
+    if (
+        not value
+        or len(value) > 2048
+        or not value.startswith("/")
+        or value.startswith("//")
+        or "\\" in value
+        or any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in value)
+    ):
+        return "/account"
+    path = urlsplit(value)
+    dot_segments = {".", ".."} & set(path.path.split("/"))
+    if path.scheme or path.netloc or path.path.startswith("//") or dot_segments:
+        return "/account"
+    return value
+
+
+@router.get(
+    "/resume",
+    status_code=status.HTTP_303_SEE_OTHER,
+    response_class=RedirectResponse,
+    responses={303: {"description": "Back to `next` with fresh cookies, or to /login"}},
+)
+async def resume(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    keys: KeysDep,
+    next_path: Annotated[str | None, Query(alias="next", max_length=2048)] = None,
+) -> RedirectResponse:
+    """The web app's page-level refresh: the proxy sends a visitor whose access cookie has
+    expired here; the refresh cookie (SameSite=Strict, so only same-site navigations carry
+    it) is rotated and the visitor continues to ``next``, or goes to sign in."""
+    target = safe_next_path(next_path)
+    presented = request.cookies.get(REFRESH_COOKIE)
+    if presented and len(presented) <= 256:
+        try:
+            issued = await auth_service.refresh(
+                session, refresh_token=presented, keys=keys, settings=settings
+            )
+        except AppError:
+            pass
+        else:
+            response = RedirectResponse(target, status_code=303, headers=NO_STORE)
+            set_session_cookies(response, issued)
+            return response
+    response = RedirectResponse(
+        f"/login?next={quote(target, safe='')}", status_code=303, headers=NO_STORE
+    )
+    clear_session_cookies(response)
+    return response
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
