@@ -5,6 +5,8 @@ import { NextResponse, type NextRequest } from "next/server";
 // protected page.
 
 const ACCESS_COOKIE = "__Host-authflow_access";
+// Set next to the (path-scoped, unseen here) refresh cookie; holds no secret.
+const SIGNED_IN_COOKIE = "__Host-authflow_signed_in";
 
 /** `exp` (seconds since epoch) from a JWT's payload, without verifying it. */
 function jwtExpiry(token: string): number | null {
@@ -24,19 +26,25 @@ function jwtExpiry(token: string): number | null {
   return null;
 }
 
-function redirectToLogin(request: NextRequest): NextResponse {
+/**
+ * No usable access cookie: if this browser still has a session, go through the API's
+ * /api/auth/resume, which rotates the refresh cookie and comes straight back here;
+ * otherwise to the login page. Either way the visitor returns to where they were.
+ */
+function redirectToSignIn(request: NextRequest): NextResponse {
   const { pathname, search } = request.nextUrl;
-  const url = new URL("/login", request.url);
+  const resume = request.cookies.has(SIGNED_IN_COOKIE);
+  const url = new URL(resume ? "/api/auth/resume" : "/login", request.url);
   url.searchParams.set("next", `${pathname}${search}`);
   return NextResponse.redirect(url);
 }
 
 export function proxy(request: NextRequest) {
   const token = request.cookies.get(ACCESS_COOKIE)?.value;
-  if (!token) return redirectToLogin(request);
+  if (!token) return redirectToSignIn(request);
 
   const exp = jwtExpiry(token);
-  if (exp !== null && exp * 1000 <= Date.now()) return redirectToLogin(request);
+  if (exp !== null && exp * 1000 <= Date.now()) return redirectToSignIn(request);
 
   return NextResponse.next();
 }

@@ -15,7 +15,57 @@ export type ApiRequestInit = Omit<RequestInit, "body" | "credentials"> & {
  * Throws ApiError {status, code, detail, errors} on any non-2xx answer, and
  * ApiError {status: 0, code: "NETWORK_ERROR"} when the server cannot be reached.
  */
+const REFRESH_LOCK = "authflow-refresh";
+let refreshInFlight: Promise<boolean> | null = null;
+
+/**
+ * Renew the session cookies once, however many requests (and tabs) found the access
+ * token expired at the same moment. Within a tab, callers share one promise; across
+ * tabs, a Web Lock lets one tab refresh while the others wait, and a waiting tab first
+ * checks whether the cookies it shares with that tab already work. Refresh tokens are
+ * single-use with reuse detection, so two tabs refreshing the same token would end
+ * the session.
+ */
+export function refreshSession(): Promise<boolean> {
+  refreshInFlight ??= (async () => {
+    const attempt = async () => {
+      const probe = await fetch("/api/users/me", { credentials: "same-origin", cache: "no-store" });
+      if (probe.ok) return true;
+      const refreshed = await fetch("/api/auth/refresh", {
+        method: "POST",
+        credentials: "same-origin",
+        cache: "no-store",
+      });
+      return refreshed.ok;
+    };
+    try {
+      if (typeof navigator !== "undefined" && "locks" in navigator) {
+        return await navigator.locks.request(REFRESH_LOCK, attempt);
+      }
+      return await attempt();
+    } catch {
+      return false;
+    } finally {
+      refreshInFlight = null;
+    }
+  })();
+  return refreshInFlight;
+}
+
 export async function apiFetch<T>(path: `/api/${string}`, init: ApiRequestInit = {}): Promise<T> {
+  try {
+    return await apiFetchOnce<T>(path, init);
+  } catch (err) {
+    // An expired access token: renew once and retry. Auth endpoints answer 401 for
+    // their own reasons (bad password) and are never retried.
+    const retriable =
+      err instanceof ApiError && err.status === 401 && !path.startsWith("/api/auth/");
+    if (retriable && (await refreshSession())) return apiFetchOnce<T>(path, init);
+    throw err;
+  }
+}
+
+async function apiFetchOnce<T>(path: `/api/${string}`, init: ApiRequestInit): Promise<T> {
   const { json, headers, ...rest } = init;
   const requestHeaders = new Headers(headers);
   requestHeaders.set("Accept", "application/json");
