@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
 LUA = BENCH / "wrk" / "bench.lua"
+REFRESH_LUA = BENCH / "wrk" / "refresh.lua"
 DOC = ROOT / "docs" / "performance.md"
 PGDATA = ROOT / "var" / "bench-postgres"
 LOCK = ROOT / "var" / "bench.lock"
@@ -382,6 +383,9 @@ class CaseSpec:
     connections: int
     bearer: bool = False
     form: str | None = None
+    # Another wrk script and its arguments (the refresh case: refresh.lua + seed tokens).
+    script: Path | None = None
+    script_args: list[str] | None = None
 
 
 def wrk_args(
@@ -392,12 +396,15 @@ def wrk_args(
         args += [TASKSET, "-c", cpu_list(wrk_cpus)]
     args += [
         WRK, "-t1", f"-c{spec.connections}", f"-d{max(1, round(seconds))}s",
-        "--timeout", "10s", "--latency", "-s", str(LUA),
+        "--timeout", "10s", "--latency", "-s", str(spec.script or LUA),
     ]  # fmt: skip
     if spec.bearer:
         args += ["-H", f"Authorization: Bearer {token}"]
     args += [base + spec.path, "--"]
-    args += ["post-form", spec.form] if spec.form is not None else ["get"]
+    if spec.script_args is not None:
+        args += spec.script_args
+    else:
+        args += ["post-form", spec.form] if spec.form is not None else ["get"]
     return args
 
 
@@ -481,6 +488,7 @@ class Runner:
         self.api = api
         self.pg = pg
         self.token = token
+        self.refresh_tokens: list[str] = []  # seeds for the refresh case
         cores = os.cpu_count() or 1
         self.all_cpus = set(range(cores))
         pin = args.pin and cores >= 2 and TASKSET is not None
@@ -516,6 +524,13 @@ class Runner:
                 name, "POST /token (login storm)",
                 "form login: Argon2id verify + session insert + JWT sign; alone",
                 "POST", "/token", connections, form=form,
+            ),
+            "refresh": CaseSpec(
+                name, "POST /token (refresh grant)",
+                "refresh_token grant: token lookup + row lock, rotation, spent-token "
+                "insert, JWT sign; no Argon2",
+                "POST", "/token", connections,
+                script=REFRESH_LUA, script_args=self.refresh_tokens,
             ),
             "login_storm_probed": CaseSpec(
                 name, "POST /token (storm, probed)",
@@ -583,6 +598,18 @@ class Runner:
         proc = start_wrk(spec, self.api.base, self.token, seconds, self.wrk_cpus)
         return self._measure([(proc, spec, seconds)])[0]
 
+    def seed_refresh_tokens(self, n: int) -> list[str]:
+        log(f"  creating {n} sessions (password grant) to seed the refresh case")
+        form = {"username": USERNAME, "password": PASSWORD, "grant_type": "password"}
+        tokens = []
+        with httpx.Client(base_url=self.api.base, timeout=30) as client:
+            for _ in range(n):
+                resp = client.post("/token", data=form)
+                if resp.status_code != 200:
+                    raise RuntimeError(f"POST /token: {resp.status_code} {resp.text}")
+                tokens.append(resp.json()["refresh_token"])
+        return tokens
+
     def run(self) -> dict[str, Any]:
         a, cfg = self.args, self.config
         d, w = a.duration, a.warmup
@@ -614,6 +641,13 @@ class Runner:
         )
         time.sleep(a.pause)
         cases["login_storm"] = self.run_case("login_storm", cfg.storm_connections, d)
+        time.sleep(a.pause)
+
+        # Refresh tokens are single-use; refresh.lua keeps a queue of live ones, seeded
+        # with 2x the connections (fresh password-grant sessions of the bench user).
+        self.refresh_tokens = self.seed_refresh_tokens(2 * a.connections)
+        time.sleep(a.pause)
+        cases["refresh"] = self.run_case("refresh", a.connections, d)
         time.sleep(a.pause)
 
         storm = self.spec("login_storm_probed", cfg.storm_connections)
@@ -739,7 +773,16 @@ def _met(r: dict[str, Any]) -> str:
     return "yes" if r["met"] else "**no**"
 
 
-CASE_ORDER = ["bare", "me", "me_idle", "login_storm", "login_storm_probed", "me_during_storm"]
+CASE_ORDER = [
+    "bare", "me", "me_idle", "login_storm", "refresh", "login_storm_probed", "me_during_storm",
+]  # fmt: skip
+
+
+def _case_names(run: dict[str, Any]) -> list[str]:
+    """CASE_ORDER minus cases an older latest.json lacks (for --render-only)."""
+    return [name for name in CASE_ORDER if name in run["cases"]]
+
+
 NOISE_CORES = 0.15  # CPU taken by other processes or the hypervisor: above this, "noisy"
 
 
@@ -763,7 +806,7 @@ def _case_table(run: dict[str, Any]) -> list[str]:
         "| Case | Measures | Conns | Requests | req/s | p50 ms | p99 ms | Errors |",
         "|---|---|--:|--:|--:|--:|--:|---|",
     ]
-    for name in CASE_ORDER:
+    for name in _case_names(run):
         c = run["cases"][name]
         lines.append(
             f"| {_title(c)} | {c['what']} | {c['connections']} | {c.get('requests', 0):,} | "
@@ -779,7 +822,7 @@ def _cpu_table(run: dict[str, Any]) -> list[str]:
         "other processes | steal |",
         "|---|--:|--:|--:|--:|--:|--:|",
     ]
-    for name in CASE_ORDER:
+    for name in _case_names(run):
         c = run["cases"][name]
         cpu = c.get("cpu_cores")
         if not cpu or name == "me_during_storm":  # shares its window with the probed storm
@@ -920,7 +963,7 @@ def render(results: dict[str, Any]) -> str:
             "|---|---|--:|--:|--:|--:|---|--:|--:|--:|--:|",
         ]
         for run in results["runs"]:
-            for name in CASE_ORDER:
+            for name in _case_names(run):
                 c = run["cases"][name]
                 cpu = c.get("cpu_cores") or {}
                 lines.append(
@@ -944,7 +987,8 @@ def render(results: dict[str, Any]) -> str:
         f"DB pool {m['db_pool_size']}, AUTHFLOW_ENV=test",
         f"- PostgreSQL: {m['postgres']}, a throwaway cluster with durable settings "
         "(fsync on) on 127.0.0.1",
-        f"- Connections: {s['connections']} for the bare and /users/me/ throughput cases, "
+        f"- Connections: {s['connections']} for the bare, /users/me/ and refresh throughput "
+        "cases, "
         f"{main['storm_connections']} for the login storm, {s['latency_connections']} for "
         "the latency probes",
         "",
@@ -1145,7 +1189,7 @@ def main(argv: list[str]) -> int:
     flagged = False
     for run in runs:
         log(f"{run['label']} ({run['description']}):")
-        for name in CASE_ORDER:
+        for name in _case_names(run):
             c = run["cases"][name]
             flagged |= bool(c.get("flagged"))
             log(
