@@ -102,11 +102,23 @@ def make_app(settings: Settings, migrated: None) -> Callable[..., Any]:
     return _make
 
 
-def client_for(app: FastAPI) -> httpx.AsyncClient:
-    # https so the client's cookie jar sends our Secure cookies back.
+async def _echo_csrf_cookie(request: httpx.Request) -> None:
+    """What the web app's fetch wrapper does: copy the CSRF cookie into the header."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or "x-csrf-token" in request.headers:
+        return
+    for part in request.headers.get("cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == "__Host-authflow_csrf":
+            request.headers["X-CSRF-Token"] = value
+
+
+def client_for(app: FastAPI, *, csrf: bool = True) -> httpx.AsyncClient:
+    # https so the client's cookie jar sends our Secure cookies back. ``csrf=False`` for
+    # a client that, like a forged cross-site request, does not echo the CSRF token.
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 51000)),
         base_url="https://testserver",
+        event_hooks={"request": [_echo_csrf_cookie] if csrf else []},
     )
 
 

@@ -175,7 +175,9 @@ class TestBrowserLogin:
         )
         assert r.status_code == 200, r.text
         assert r.json()["username"] == "carol"
-        access, refresh, signed_in = r.headers.get_list("set-cookie")
+        access, refresh, csrf, signed_in = r.headers.get_list("set-cookie")
+        assert csrf.startswith("__Host-authflow_csrf=")
+        assert "httponly" not in csrf.lower()  # read by the page, echoed in a header
         assert signed_in.startswith("__Host-authflow_signed_in=1;")
         assert "httponly" in signed_in.lower()
         assert access.startswith("__Host-authflow_access=")

@@ -18,9 +18,13 @@ REFRESH_COOKIE_PATH = "/api/auth"
 # Holds no secret: it only tells the web app's proxy, which never sees the path-scoped
 # refresh cookie, that a refresh is worth trying before sending the visitor to /login.
 SIGNED_IN_COOKIE = "__Host-authflow_signed_in"
+# Double-submit CSRF token: readable by the page on purpose (it is echoed in the
+# X-CSRF-Token header), useless without the HttpOnly cookies it accompanies.
+CSRF_COOKIE = "__Host-authflow_csrf"
+CSRF_HEADER = "x-csrf-token"
 
 
-def set_session_cookies(response: Response, issued: IssuedToken) -> None:
+def set_session_cookies(response: Response, issued: IssuedToken, csrf: str) -> None:
     """Both cookies of a signed-in browser. Without remember-me they are browser-session
     cookies (no Max-Age); with it they last as long as the session can."""
     remember = issued.refresh_max_age is not None
@@ -43,6 +47,15 @@ def set_session_cookies(response: Response, issued: IssuedToken) -> None:
         samesite="strict",
     )
     response.set_cookie(
+        CSRF_COOKIE,
+        csrf,
+        max_age=issued.refresh_max_age,
+        path="/",
+        secure=True,
+        httponly=False,
+        samesite="lax",
+    )
+    response.set_cookie(
         SIGNED_IN_COOKIE,
         "1",
         max_age=issued.refresh_max_age,
@@ -59,3 +72,4 @@ def clear_session_cookies(response: Response) -> None:
         REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, secure=True, httponly=True, samesite="strict"
     )
     response.delete_cookie(SIGNED_IN_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+    response.delete_cookie(CSRF_COOKIE, path="/", secure=True, httponly=False, samesite="lax")

@@ -8,17 +8,19 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from authflow.auth.cookies import ACCESS_COOKIE
-from authflow.auth.service import AuthUser, ClientInfo
+from authflow.auth.cookies import ACCESS_COOKIE, CSRF_HEADER
+from authflow.auth.service import AuthUser, ClientInfo, csrf_for, csrf_refused
 from authflow.auth.service import auth as auth_service
 from authflow.dependencies import KeysDep
 from authflow.errors import not_authenticated
+from authflow.kit.tokens import same_token
 
 # Declared for the OpenAPI docs' "Authorize" button; the token is read below so the
 # cookie works too.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
 
 MAX_TOKEN_LENGTH = 4096
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def get_current_user(
@@ -38,6 +40,12 @@ async def get_current_user(
     # The signature is checked before any connection is taken, so garbage tokens cost
     # no database work.
     user_id, session_id = auth_service.verify_access_token(token, keys=keys)
+    if bearer is None and request.method not in SAFE_METHODS:
+        # A cookie acts on the user's behalf whoever made the browser send it: unsafe
+        # requests must also prove they come from our pages (double submit).
+        expected = csrf_for(keys, session_id)
+        if not same_token(request.headers.get(CSRF_HEADER), expected):
+            raise csrf_refused()
     # Its own autocommit connection, not the request's transaction: the lookup is one
     # round trip, and routes that need nothing else from the database open no transaction.
     async with request.app.state.autocommit_engine.connect() as conn:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from authflow.auth.cookies import (
     ACCESS_COOKIE,
+    CSRF_HEADER,
     REFRESH_COOKIE,
     clear_session_cookies,
     set_session_cookies,
@@ -22,7 +23,13 @@ from authflow.auth.schemas import (
     RefreshResponse,
     TokenResponse,
 )
-from authflow.auth.service import BAD_CREDENTIALS_DETAIL, ClientInfo, invalid_refresh
+from authflow.auth.service import (
+    BAD_CREDENTIALS_DETAIL,
+    ClientInfo,
+    csrf_for,
+    csrf_refused,
+    invalid_refresh,
+)
 from authflow.auth.service import auth as auth_service
 from authflow.config import Settings
 from authflow.db import SessionDep
@@ -30,6 +37,7 @@ from authflow.dependencies import AutocommitEngineDep, HasherDep, KeysDep, Setti
 from authflow.errors import AppError, ErrorCode, ErrorResponse, FieldError
 from authflow.kit.jwt import InvalidToken, KeyRing
 from authflow.kit.strings import LineStr, SafeStr
+from authflow.kit.tokens import same_token
 from authflow.models import User
 from authflow.user.schemas import SignupRequest, UserRead
 from authflow.user.service import user as user_service
@@ -203,7 +211,7 @@ async def _sign_in_browser(
         settings=settings,
         keys=keys,
     )
-    set_session_cookies(response, issued)
+    set_session_cookies(response, issued, csrf_for(keys, issued.session_id))
     response.headers.update(NO_STORE)
     return UserRead.model_validate(user)
 
@@ -227,7 +235,7 @@ async def refresh(
     issued = await auth_service.refresh(
         session, refresh_token=presented, keys=keys, settings=settings
     )
-    set_session_cookies(response, issued)
+    set_session_cookies(response, issued, csrf_for(keys, issued.session_id))
     response.headers.update(NO_STORE)
     return RefreshResponse(expires_in=issued.expires_in)
 
@@ -277,7 +285,7 @@ async def resume(
             pass
         else:
             response = RedirectResponse(target, status_code=303, headers=NO_STORE)
-            set_session_cookies(response, issued)
+            set_session_cookies(response, issued, csrf_for(keys, issued.session_id))
             return response
     response = RedirectResponse(
         f"/login?next={quote(target, safe='')}", status_code=303, headers=NO_STORE
@@ -299,6 +307,10 @@ async def logout(request: Request, session: SessionDep, keys: KeysDep) -> Respon
         except InvalidToken:
             session_id = None
         if session_id is not None:
+            if header[:7].lower() != "bearer " and not same_token(
+                request.headers.get(CSRF_HEADER), csrf_for(keys, session_id)
+            ):
+                raise csrf_refused()
             await auth_service.revoke_session(session, session_id=session_id, reason="logout")
     refresh_token = request.cookies.get(REFRESH_COOKIE)
     if refresh_token and len(refresh_token) <= 256:

@@ -16,7 +16,7 @@ from authflow.errors import DRIVER_CONNECTION_ERRORS, AppError, ErrorCode
 from authflow.kit.clock import utc_now
 from authflow.kit.jwt import InvalidToken, KeyRing
 from authflow.kit.passwords import PasswordHasher
-from authflow.kit.tokens import derive_token, new_token, token_hash
+from authflow.kit.tokens import csrf_token, derive_token, new_token, token_hash
 from authflow.models import SpentRefreshToken, User, UserSession
 from authflow.user.service import user as user_service
 
@@ -26,6 +26,19 @@ LAST_SEEN_RESOLUTION = timedelta(minutes=5)
 
 
 REFRESH_DERIVATION_LABEL = "refresh-token-successor"
+CSRF_DERIVATION_LABEL = "csrf"
+
+
+def csrf_for(keys: KeyRing, session_id: uuid.UUID) -> str:
+    return csrf_token(keys.derivation_key(CSRF_DERIVATION_LABEL), session_id)
+
+
+def csrf_refused() -> AppError:
+    return AppError(
+        ErrorCode.CSRF_TOKEN_INVALID,
+        "Missing or wrong X-CSRF-Token header",
+        403,
+    )
 
 
 def invalid_refresh() -> AppError:

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import uuid
 
 TOKEN_BYTES = 32  # 256 bits
 
@@ -27,3 +28,15 @@ def derive_token(key: bytes, parent: str) -> str:
     """
     digest = hmac.new(key, parent.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def csrf_token(key: bytes, session_id: uuid.UUID) -> str:
+    """The double-submit token of one session: derived, so nothing is stored and it
+    survives refreshes, and bound to the session, so one session's token is useless in
+    another."""
+    digest = hmac.new(key, b"csrf:" + session_id.bytes, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def same_token(a: str | None, b: str) -> bool:
+    return a is not None and hmac.compare_digest(a.encode(), b.encode())

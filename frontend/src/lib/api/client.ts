@@ -1,6 +1,7 @@
 // Browser-side fetch wrapper for the API, reached through the same-origin
 // `/api/*` rewrite. Authentication rides on HttpOnly cookies that JavaScript
-// never sees: nothing here reads cookies or touches localStorage.
+// never sees; the only cookie read here is the CSRF token, which exists to be
+// read and echoed. Nothing touches localStorage.
 import { ApiError, NETWORK_ERROR, apiErrorFromResponse } from "./errors";
 
 export { ApiError, NETWORK_ERROR } from "./errors";
@@ -65,10 +66,27 @@ export async function apiFetch<T>(path: `/api/${string}`, init: ApiRequestInit =
   }
 }
 
+const CSRF_COOKIE = "__Host-authflow_csrf";
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** The double-submit CSRF token: the one cookie the API makes readable on purpose. */
+function csrfToken(): string | null {
+  if (typeof document === "undefined") return null;
+  for (const part of document.cookie.split(";")) {
+    const [name, ...value] = part.trim().split("=");
+    if (name === CSRF_COOKIE) return value.join("=");
+  }
+  return null;
+}
+
 async function apiFetchOnce<T>(path: `/api/${string}`, init: ApiRequestInit): Promise<T> {
   const { json, headers, ...rest } = init;
   const requestHeaders = new Headers(headers);
   requestHeaders.set("Accept", "application/json");
+  const csrf = csrfToken();
+  if (csrf && !SAFE_METHODS.has((rest.method ?? "GET").toUpperCase())) {
+    requestHeaders.set("X-CSRF-Token", csrf);
+  }
   if (json !== undefined) requestHeaders.set("Content-Type", "application/json");
 
   let response: Response;
