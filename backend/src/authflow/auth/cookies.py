@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import Response
 
-from authflow.auth.service import IssuedToken
+from authflow.auth.service import IssuedToken, csrf_for
+from authflow.kit.jwt import KeyRing
 
 # __Host- makes the browser refuse the cookie unless it is Secure, host-only and Path=/,
 # so a sibling subdomain can never plant or overwrite it. Browsers treat
@@ -24,10 +25,11 @@ CSRF_COOKIE = "__Host-authflow_csrf"
 CSRF_HEADER = "x-csrf-token"
 
 
-def set_session_cookies(response: Response, issued: IssuedToken, csrf: str) -> None:
-    """Both cookies of a signed-in browser. Without remember-me they are browser-session
+def set_session_cookies(response: Response, issued: IssuedToken, keys: KeyRing) -> None:
+    """The cookies of a signed-in browser. Without remember-me they are browser-session
     cookies (no Max-Age); with it they last as long as the session can."""
     remember = issued.refresh_max_age is not None
+    csrf = csrf_for(keys, issued.session_id)
     response.set_cookie(
         ACCESS_COOKIE,
         issued.access_token,

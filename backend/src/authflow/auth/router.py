@@ -211,7 +211,7 @@ async def _sign_in_browser(
         settings=settings,
         keys=keys,
     )
-    set_session_cookies(response, issued, csrf_for(keys, issued.session_id))
+    set_session_cookies(response, issued, keys)
     response.headers.update(NO_STORE)
     return UserRead.model_validate(user)
 
@@ -235,7 +235,7 @@ async def refresh(
     issued = await auth_service.refresh(
         session, refresh_token=presented, keys=keys, settings=settings
     )
-    set_session_cookies(response, issued, csrf_for(keys, issued.session_id))
+    set_session_cookies(response, issued, keys)
     response.headers.update(NO_STORE)
     return RefreshResponse(expires_in=issued.expires_in)
 
@@ -285,7 +285,7 @@ async def resume(
             pass
         else:
             response = RedirectResponse(target, status_code=303, headers=NO_STORE)
-            set_session_cookies(response, issued, csrf_for(keys, issued.session_id))
+            set_session_cookies(response, issued, keys)
             return response
     response = RedirectResponse(
         f"/login?next={quote(target, safe='')}", status_code=303, headers=NO_STORE
