@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import Response
+from fastapi import Request, Response
 
 from authflow.auth.service import IssuedToken, csrf_for
 from authflow.kit.jwt import KeyRing
+from authflow.kit.tokens import MAX_REFRESH_TOKEN_LENGTH
 
 # __Host- makes the browser refuse the cookie unless it is Secure, host-only and Path=/,
 # so a sibling subdomain can never plant or overwrite it. Browsers treat
@@ -23,6 +24,12 @@ SIGNED_IN_COOKIE = "__Host-authflow_signed_in"
 # X-CSRF-Token header), useless without the HttpOnly cookies it accompanies.
 CSRF_COOKIE = "__Host-authflow_csrf"
 CSRF_HEADER = "x-csrf-token"
+
+
+def presented_refresh_token(request: Request) -> str | None:
+    """The refresh cookie, if it is there and could be one of ours."""
+    token = request.cookies.get(REFRESH_COOKIE)
+    return token if token and len(token) <= MAX_REFRESH_TOKEN_LENGTH else None
 
 
 def set_session_cookies(response: Response, issued: IssuedToken, keys: KeyRing) -> None:

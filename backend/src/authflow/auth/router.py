@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from authflow.auth.cookies import (
     ACCESS_COOKIE,
     CSRF_HEADER,
-    REFRESH_COOKIE,
     clear_session_cookies,
+    presented_refresh_token,
     set_session_cookies,
 )
-from authflow.auth.dependencies import ClientInfoDep
+from authflow.auth.dependencies import MAX_TOKEN_LENGTH, ClientInfoDep
 from authflow.auth.schemas import (
     LoginRequest,
     OAuthErrorResponse,
@@ -37,7 +37,7 @@ from authflow.dependencies import AutocommitEngineDep, HasherDep, KeysDep, Setti
 from authflow.errors import AppError, ErrorCode, ErrorResponse, FieldError
 from authflow.kit.jwt import InvalidToken, KeyRing
 from authflow.kit.strings import LineStr, SafeStr
-from authflow.kit.tokens import same_token
+from authflow.kit.tokens import MAX_REFRESH_TOKEN_LENGTH, same_token
 from authflow.models import User
 from authflow.user.schemas import SignupRequest, UserRead
 from authflow.user.service import user as user_service
@@ -77,7 +77,9 @@ async def token(
     lookup: AutocommitEngineDep,
     username: Annotated[LineStr | None, Form(min_length=1, max_length=320)] = None,
     password: Annotated[SafeStr | None, Form(min_length=1, max_length=4096)] = None,
-    refresh_token: Annotated[LineStr | None, Form(min_length=1, max_length=256)] = None,
+    refresh_token: Annotated[
+        LineStr | None, Form(min_length=1, max_length=MAX_REFRESH_TOKEN_LENGTH)
+    ] = None,
     grant_type: Annotated[str | None, Form(max_length=64)] = None,
 ) -> TokenResponse:
     # RFC 6749 makes grant_type required, the tutorial's form leaves it out: no grant
@@ -229,8 +231,8 @@ async def refresh(
     keys: KeysDep,
 ) -> RefreshResponse:
     """Rotate the refresh cookie and renew the access cookie."""
-    presented = request.cookies.get(REFRESH_COOKIE)
-    if not presented or len(presented) > 256:
+    presented = presented_refresh_token(request)
+    if presented is None:
         raise invalid_refresh()
     issued = await auth_service.refresh(
         session, refresh_token=presented, keys=keys, settings=settings
@@ -275,8 +277,8 @@ async def resume(
     expired here; the refresh cookie (SameSite=Strict, so only same-site navigations carry
     it) is rotated and the visitor continues to ``next``, or goes to sign in."""
     target = safe_next_path(next_path)
-    presented = request.cookies.get(REFRESH_COOKIE)
-    if presented and len(presented) <= 256:
+    presented = presented_refresh_token(request)
+    if presented is not None:
         try:
             issued = await auth_service.refresh(
                 session, refresh_token=presented, keys=keys, settings=settings
@@ -300,7 +302,7 @@ async def logout(request: Request, session: SessionDep, keys: KeysDep) -> Respon
     so a client can log out with an already-expired token."""
     header = request.headers.get("authorization", "")
     token = header[7:] if header[:7].lower() == "bearer " else request.cookies.get(ACCESS_COOKIE)
-    if token and len(token) <= 4096:
+    if token and len(token) <= MAX_TOKEN_LENGTH:
         try:
             # An expired token still names its session; revoking it is what the user asked.
             _, session_id = keys.verify_access_token(token, verify_exp=False)
@@ -312,8 +314,8 @@ async def logout(request: Request, session: SessionDep, keys: KeysDep) -> Respon
             ):
                 raise csrf_refused()
             await auth_service.revoke_session(session, session_id=session_id, reason="logout")
-    refresh_token = request.cookies.get(REFRESH_COOKIE)
-    if refresh_token and len(refresh_token) <= 256:
+    refresh_token = presented_refresh_token(request)
+    if refresh_token is not None:
         # A browser whose access cookie is gone still holds its session's refresh token.
         await auth_service.revoke_by_refresh_token(
             session, refresh_token=refresh_token, reason="logout"

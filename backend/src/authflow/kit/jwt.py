@@ -139,19 +139,26 @@ class KeyRing:
         self._verify_keys: dict[str, Ed25519PublicKey] = {signing.kid: signing.public_key}
         self._jwks = {"keys": [signing.public_jwk()]}
         self._verified: OrderedDict[str, VerifiedToken] = OrderedDict()
+        self._derived: dict[str, bytes] = {}
 
     def jwks(self) -> dict[str, Any]:
         return self._jwks
 
     def derivation_key(self, label: str) -> bytes:
         """A secret for ``label`` derived from the signing key, so features that need a
-        server secret (refresh-token successors) add no configuration of their own."""
-        raw = self.signing.private_key.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
-        return hmac.new(raw, f"authflow:{label}".encode(), hashlib.sha256).digest()
+        server secret (refresh-token successors, CSRF tokens) add no configuration of their
+        own. Computed once per label: the CSRF check asks on every unsafe request."""
+        key = self._derived.get(label)
+        if key is None:
+            raw = self.signing.private_key.private_bytes(
+                serialization.Encoding.Raw,
+                serialization.PrivateFormat.Raw,
+                serialization.NoEncryption(),
+            )
+            key = self._derived[label] = hmac.new(
+                raw, f"authflow:{label}".encode(), hashlib.sha256
+            ).digest()
+        return key
 
     def issue_access_token(
         self, *, subject: uuid.UUID, session_id: uuid.UUID, now: datetime, ttl: timedelta

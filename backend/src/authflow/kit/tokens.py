@@ -9,6 +9,8 @@ import secrets
 import uuid
 
 TOKEN_BYTES = 32  # 256 bits
+# Ours are 43 characters; anything much longer is refused before hashing or querying.
+MAX_REFRESH_TOKEN_LENGTH = 256
 
 
 def new_token() -> str:
