@@ -1098,7 +1098,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
     from authflow import devdb
-    from authflow.kit.jwt import load_or_create_dev_key
+    from authflow.kit.server_secret import load_or_create_dev_secret
 
     started = time.monotonic()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -1120,8 +1120,9 @@ def main(argv: list[str]) -> int:
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
-            # One key for every API process (several workers, restarts between configs).
-            load_or_create_dev_key(keys_dir)
+            # One secret for every API process (several workers, restarts between configs);
+            # the signing key itself is made in the database by the first to start.
+            load_or_create_dev_secret(keys_dir)
 
             runs = []
             user_created = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from authflow import devdb
 from authflow.config import REPO_ROOT, Settings
+from authflow.db import autocommit as autocommit_engine
 from authflow.main import create_app
 
 BACKEND = Path(__file__).resolve().parents[1]
@@ -68,6 +70,25 @@ async def engine(settings: Settings, migrated: None) -> AsyncIterator[AsyncEngin
     eng = create_async_engine(settings.async_database_url)
     yield eng
     await eng.dispose()
+
+
+@pytest.fixture
+async def scratch_database_url(settings: Settings, engine: AsyncEngine) -> AsyncIterator[str]:
+    """A freshly migrated database of its own, for tests that need tables the shared app
+    must not see emptied (signing keys) or an app of their own."""
+    name = f"scratch_{uuid.uuid4().hex[:12]}"
+    async with autocommit_engine(engine).connect() as conn:
+        await conn.execute(text(f"CREATE DATABASE {name}"))
+    url = settings.async_database_url.rsplit("/", 1)[0] + "/" + name
+    config = Config(str(BACKEND / "alembic.ini"))
+    config.attributes["database_url"] = url
+    config.attributes["configure_logger"] = False
+    await asyncio.to_thread(command.upgrade, config, "head")
+    try:
+        yield url.replace("postgresql+asyncpg://", "postgresql://")
+    finally:
+        async with autocommit_engine(engine).connect() as conn:
+            await conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
 
 
 @pytest.fixture(autouse=True)

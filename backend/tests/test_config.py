@@ -8,10 +8,11 @@ import pytest
 from pydantic import ValidationError
 
 from authflow.config import Settings
-from authflow.kit.jwt import SigningKey
-from authflow.main import create_app, load_keys
+from authflow.kit.server_secret import ServerSecret
+from authflow.main import create_app, load_secret
 
 DB = "postgresql://app@db.internal:5432/authflow"
+SECRET = "s3cr3t-" * 6
 
 
 @pytest.fixture(autouse=True)
@@ -24,56 +25,49 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def test_production_requires_database_and_key() -> None:
+def test_production_requires_database_and_secret() -> None:
     with pytest.raises(ValidationError) as exc:
         Settings(env="production", web_origin="https://app.example.com")
     assert "DATABASE_URL" in str(exc.value)
-    assert "AUTHFLOW_JWT_PRIVATE_KEY" in str(exc.value)
+    assert "AUTHFLOW_SECRET_KEY" in str(exc.value)
 
 
 def test_production_requires_https_origin() -> None:
-    key = SigningKey.generate().to_pem().decode()
     with pytest.raises(ValidationError, match="https"):
-        Settings(env="production", database_url=DB, jwt_private_key=key)
+        Settings(env="production", database_url=DB, secret_key=SECRET)
 
 
-def test_production_with_real_settings_uses_the_given_key() -> None:
-    signing = SigningKey.generate()
+def test_production_refuses_a_short_secret() -> None:
+    with pytest.raises(ValidationError, match="at least 32"):
+        Settings(
+            env="production",
+            database_url=DB,
+            secret_key="changeme",
+            web_origin="https://app.example.com",
+        )
+
+
+def test_production_with_real_settings_uses_the_given_secret(tmp_path: Path) -> None:
     settings = Settings(
         env="production",
         database_url=DB,
-        jwt_private_key=signing.to_pem().decode(),
+        secret_key=SECRET,
         web_origin="https://app.example.com",
+        keys_dir=tmp_path / "keys",
     )
-    assert load_keys(settings).signing.kid == signing.kid
-    assert create_app(settings).state.keys.jwks()["keys"][0]["kid"] == signing.kid
-
-
-def test_a_key_that_is_not_ed25519_is_refused() -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    pem = (
-        ec.generate_private_key(ec.SECP256R1())
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode()
+    assert load_secret(settings).derive("csrf") == ServerSecret(SECRET).derive("csrf")
+    assert create_app(settings).state.keys.derivation_key("csrf") == ServerSecret(SECRET).derive(
+        "csrf"
     )
-    settings = Settings(
-        env="production", database_url=DB, jwt_private_key=pem, web_origin="https://a.example"
-    )
-    with pytest.raises(ValueError, match="Ed25519"):
-        load_keys(settings)
+    # Nothing generated on disk when the secret is configured.
+    assert not (tmp_path / "keys").exists()
+    assert SECRET not in repr(settings)  # never printed in logs or tracebacks
 
 
-def test_development_generates_and_reuses_a_key(tmp_path: Path) -> None:
+def test_development_generates_and_reuses_a_secret(tmp_path: Path) -> None:
     settings = Settings(env="development", database_url=DB, keys_dir=tmp_path / "keys")
-    first = load_keys(settings).signing.kid
-    assert (tmp_path / "keys" / "jwt-ed25519.pem").stat().st_mode & 0o077 == 0
-    assert load_keys(settings).signing.kid == first
+    first = load_secret(settings).derive("csrf")
+    assert load_secret(settings).derive("csrf") == first
 
 
 @pytest.mark.parametrize(
@@ -84,8 +78,8 @@ def test_database_url_forms(url: str) -> None:
 
 
 def test_non_postgres_database_url_is_refused() -> None:
-    with pytest.raises(ValueError, match="postgresql"):
-        _ = Settings(database_url="sqlite:///x.db").async_database_url
+    with pytest.raises(ValidationError, match="postgresql"):
+        Settings(database_url="sqlite:///x.db")
 
 
 def test_password_minimum_cannot_go_below_eight() -> None:

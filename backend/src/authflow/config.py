@@ -7,10 +7,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from authflow.kit.server_secret import MIN_SECRET_LENGTH
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
+POSTGRES_URL_PREFIXES = ("postgresql+asyncpg://", "postgresql://", "postgres://")
 
 
 class Environment(StrEnum):
@@ -35,10 +38,15 @@ class Settings(BaseSettings):
     jwt_issuer: str = "authflow"
     jwt_audience: str = "authflow-api"
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
-    # PEM of an Ed25519 private key. Required outside development/test; dev and test
-    # generate one under keys_dir on first start so nothing secret lives in git.
-    jwt_private_key: str | None = None
+    # The one server secret: seals the signing keys stored in the database and keys the
+    # CSRF and refresh-successor HMACs. Required outside development/test (at least 32
+    # characters; `python -c "import secrets; print(secrets.token_urlsafe(32))"`); dev and
+    # test generate one under keys_dir on first start so nothing secret lives in git.
+    secret_key: SecretStr | None = None
     keys_dir: Path = REPO_ROOT / "var" / "keys"
+    # Each process re-reads the signing keys this often, so a rotation made elsewhere
+    # (another process, the CLI) is picked up for signing within this time.
+    key_reload_seconds: int = Field(default=60, ge=1, le=3600)
 
     session_ttl_hours: int = Field(default=12, ge=1, le=24 * 365)
     remember_me_session_ttl_days: int = Field(default=30, ge=1, le=365)
@@ -56,6 +64,13 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_only(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(POSTGRES_URL_PREFIXES):
+            raise ValueError("DATABASE_URL must be a postgresql:// URL")
+        return value
+
     @model_validator(mode="after")
     def _require_real_secrets_outside_dev(self) -> Settings:
         if self.env in (Environment.development, Environment.test):
@@ -63,12 +78,14 @@ class Settings(BaseSettings):
         missing = []
         if not self.database_url:
             missing.append("DATABASE_URL")
-        if not self.jwt_private_key:
-            missing.append("AUTHFLOW_JWT_PRIVATE_KEY")
+        if not self.secret_key:
+            missing.append("AUTHFLOW_SECRET_KEY")
         if missing:
             raise ValueError(
                 f"AUTHFLOW_ENV={self.env.value} needs real secrets; set: {', '.join(missing)}"
             )
+        if len(self.secret_key.get_secret_value()) < MIN_SECRET_LENGTH:  # type: ignore[union-attr]
+            raise ValueError(f"AUTHFLOW_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters")
         if not self.web_origin.startswith("https://"):
             raise ValueError("AUTHFLOW_WEB_ORIGIN must be https:// outside development")
         return self
@@ -83,7 +100,5 @@ class Settings(BaseSettings):
         if not self.database_url:
             raise RuntimeError("DATABASE_URL is not set")
         url = self.database_url
-        for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
-            if url.startswith(prefix):
-                return "postgresql+asyncpg://" + url[len(prefix) :]
-        raise ValueError("DATABASE_URL must be a postgresql:// URL")
+        prefix = next(p for p in POSTGRES_URL_PREFIXES if url.startswith(p))
+        return "postgresql+asyncpg://" + url[len(prefix) :]

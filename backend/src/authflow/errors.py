@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,14 @@ DRIVER_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
 )
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached (as opposed to a bug in a query)."""
+    return isinstance(exc, (OperationalError, InterfaceError, *DRIVER_CONNECTION_ERRORS)) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
 
 # FastAPI's fixed message when the body could not be decoded at all.
 BODY_PARSE_ERROR = "There was an error parsing the body"
@@ -156,11 +165,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
-        if isinstance(exc, (OperationalError, InterfaceError, *DRIVER_CONNECTION_ERRORS)) or (
-            isinstance(exc, DBAPIError) and exc.connection_invalidated
-        ):
+        if is_database_unavailable(exc):
             logger.warning("database unavailable: %s", exc)
             return error_json(
                 ErrorCode.DATABASE_UNAVAILABLE, "The service is temporarily unavailable", 503

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authflow.auth.router import router as auth_router
 from authflow.auth.router import token_router
 from authflow.body_limit import BodySizeLimitMiddleware
 from authflow.config import Settings
 from authflow.db import autocommit, create_engine, create_sessionmaker
-from authflow.errors import install_error_handlers
+from authflow.errors import install_error_handlers, is_database_unavailable
 from authflow.kit import password_policy
-from authflow.kit.jwt import KeyRing, SigningKey, load_or_create_dev_key
+from authflow.kit.clock import utc_now
+from authflow.kit.jwt import KeyRing, KeySet
 from authflow.kit.passwords import PasswordHasher
+from authflow.kit.server_secret import ServerSecret, load_or_create_dev_secret
 from authflow.note.router import router as note_router
 from authflow.origin_check import OriginCheckMiddleware
+from authflow.signing_key import service as signing_key_service
 from authflow.system.router import router as system_router
 from authflow.user.router import router as user_router
 from authflow.user.router import tutorial_router
@@ -33,12 +39,44 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def load_keys(settings: Settings) -> KeyRing:
-    if settings.jwt_private_key:
-        signing = SigningKey.from_pem(settings.jwt_private_key)
-    else:
-        signing = load_or_create_dev_key(settings.keys_dir)
-    return KeyRing(signing, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+def load_secret(settings: Settings) -> ServerSecret:
+    if settings.secret_key is not None:
+        return ServerSecret(settings.secret_key.get_secret_value())
+    return load_or_create_dev_secret(settings.keys_dir)
+
+
+def key_ring(
+    settings: Settings, secret: ServerSecret, engine: Callable[[], AsyncEngine]
+) -> KeyRing:
+    async def load() -> KeySet:
+        return await signing_key_service.load_keyset(
+            engine(), secret=secret, settings=settings, now=utc_now()
+        )
+
+    return KeyRing(
+        issuer=settings.jwt_issuer, audience=settings.jwt_audience, load=load, secret=secret
+    )
+
+
+async def _load_keys_at_start(keys: KeyRing) -> None:
+    try:
+        await keys.reload()
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
+        # Serve anyway: the ring loads on first use, and until the database is back
+        # every route that needs it answers 503 like the rest.
+        logger.warning("database unreachable at start; signing keys will load on first use")
+
+
+async def _reload_keys_periodically(keys: KeyRing, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await keys.reload()
+        except Exception:
+            # Keep the keys we have; the next round (or an unknown kid) tries again.
+            logger.warning("reloading signing keys failed", exc_info=True)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,9 +89,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.autocommit_engine = autocommit(engine)
         password_policy.warm_up()
+        await _load_keys_at_start(app.state.keys)
+        reloader = asyncio.create_task(
+            _reload_keys_periodically(app.state.keys, settings.key_reload_seconds)
+        )
         try:
             yield
         finally:
+            reloader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reloader
             await engine.dispose()
 
     app = FastAPI(
@@ -64,8 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.settings = settings
-    # Keys and hasher are ready before the first request, with or without lifespan.
-    app.state.keys = load_keys(settings)
+    # The ring reads the keys through the engine the lifespan makes.
+    app.state.keys = key_ring(settings, load_secret(settings), lambda: app.state.engine)
     app.state.hasher = PasswordHasher(settings.hash_concurrency)
     install_error_handlers(app)
     app.add_middleware(OriginCheckMiddleware, web_origin=settings.web_origin)

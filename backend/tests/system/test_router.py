@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from authflow.kit.clock import utc_now
+from authflow.kit.jwt import KeyRing, KeySet, SigningKey
 
 
 class TestSystem:
@@ -106,13 +107,29 @@ class TestDatabaseDown:
             assert r.status_code == 503, r.text
             assert r.json()["code"] == "DATABASE_UNAVAILABLE"
 
-            token = app.state.keys.issue_access_token(
+            # The keys could not be loaded at start: the JWKS and any token make the ring
+            # try again, which fails like every other database call.
+            assert (await c.get("/.well-known/jwks.json")).status_code == 503
+            signing = SigningKey.generate()
+            token = KeyRing(
+                issuer=app.state.settings.jwt_issuer,
+                audience=app.state.settings.jwt_audience,
+                load=app.state.keys._load,
+                secret=app.state.keys.secret,
+            )
+            token.install(KeySet(signing=signing, verify=(signing.verify_key(),)))
+            bearer = token.issue_access_token(
                 subject=uuid.uuid4(),
                 session_id=uuid.uuid4(),
                 now=utc_now(),
                 ttl=timedelta(minutes=5),
             )
-            r = await c.get("/users/me/", headers={"Authorization": f"Bearer {token}"})
+            r = await c.get("/users/me/", headers={"Authorization": f"Bearer {bearer}"})
+            assert r.status_code == 503, r.text
+            assert r.json()["code"] == "DATABASE_UNAVAILABLE"
+            # With the key known, the session lookup is what fails.
+            app.state.keys.install(KeySet(signing=signing, verify=(signing.verify_key(),)))
+            r = await c.get("/users/me/", headers={"Authorization": f"Bearer {bearer}"})
             assert r.status_code == 503, r.text
 
 

@@ -39,7 +39,7 @@ async def get_current_user(
         raise not_authenticated("Invalid or expired token")
     # The signature is checked before any connection is taken, so garbage tokens cost
     # no database work.
-    user_id, session_id = auth_service.verify_access_token(token, keys=keys)
+    user_id, session_id = await auth_service.verify_access_token(token, keys=keys)
     if bearer is None and request.method not in SAFE_METHODS:
         # A cookie acts on the user's behalf whoever made the browser send it: unsafe
         # requests must also prove they come from our pages (double submit).

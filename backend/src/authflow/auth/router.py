@@ -305,7 +305,7 @@ async def logout(request: Request, session: SessionDep, keys: KeysDep) -> Respon
     if token and len(token) <= MAX_TOKEN_LENGTH:
         try:
             # An expired token still names its session; revoking it is what the user asked.
-            _, session_id = keys.verify_access_token(token, verify_exp=False)
+            _, session_id = await keys.verify(token, verify_exp=False)
         except InvalidToken:
             session_id = None
         if session_id is not None:

@@ -178,6 +178,7 @@ class AuthService:
         settings: Settings,
         keys: KeyRing,
     ) -> IssuedToken:
+        await keys.ensure_loaded()
         now = utc_now()
         lifetime = (
             timedelta(days=settings.remember_me_session_ttl_days)
@@ -245,6 +246,7 @@ class AuthService:
         again (derived from it with the server's key, so nothing is stored in the clear);
         later, it means the token was copied: the whole session is revoked.
         """
+        await keys.ensure_loaded()
         now = utc_now()
         presented = token_hash(refresh_token)
         successor = derive_token(keys.derivation_key(REFRESH_DERIVATION_LABEL), refresh_token)
@@ -330,10 +332,12 @@ class AuthService:
             remember_me=row.remember_me,
         )
 
-    def verify_access_token(self, token: str, *, keys: KeyRing) -> tuple[uuid.UUID, uuid.UUID]:
+    async def verify_access_token(
+        self, token: str, *, keys: KeyRing
+    ) -> tuple[uuid.UUID, uuid.UUID]:
         """(user id, session id) from a valid access token, else 401."""
         try:
-            return keys.verify_access_token(token)
+            return await keys.verify(token)
         except InvalidToken:
             raise AppError(
                 ErrorCode.NOT_AUTHENTICATED,

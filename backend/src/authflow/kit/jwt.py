@@ -6,17 +6,16 @@ Asymmetric keys let services that only need identity verify tokens offline again
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
-import hmac
 import json
-import os
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -26,12 +25,22 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from authflow.kit.server_secret import ServerSecret
+
 ALGORITHM = "EdDSA"
 TOKEN_TYPE = "at+jwt"  # RFC 9068: marks an access token, so an ID or other token can't pose as one
 
 
 class InvalidToken(Exception):
     """Any reason a token is unusable; callers answer 401 without saying which."""
+
+
+class UnknownSigningKey(InvalidToken):
+    """The token names a key this process has not loaded (yet): maybe a newer one."""
+
+
+class KeysUnavailable(Exception):
+    """No signing key has been loaded yet (the database was unreachable at start)."""
 
 
 def _b64url(data: bytes) -> str:
@@ -48,24 +57,40 @@ class SigningKey:
         return self.private_key.public_key()
 
     @classmethod
-    def from_pem(cls, pem: str | bytes) -> SigningKey:
-        data = pem.encode() if isinstance(pem, str) else pem
-        key = serialization.load_pem_private_key(data, password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError("the JWT signing key must be an Ed25519 private key (PEM)")
-        return cls(kid=_thumbprint(key.public_key()), private_key=key)
-
-    @classmethod
     def generate(cls) -> SigningKey:
         key = Ed25519PrivateKey.generate()
         return cls(kid=_thumbprint(key.public_key()), private_key=key)
 
-    def to_pem(self) -> bytes:
+    def private_bytes(self) -> bytes:
         return self.private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
             serialization.NoEncryption(),
         )
+
+    @classmethod
+    def from_private_bytes(cls, data: bytes) -> SigningKey:
+        key = Ed25519PrivateKey.from_private_bytes(data)
+        return cls(kid=_thumbprint(key.public_key()), private_key=key)
+
+    def verify_key(self) -> VerifyKey:
+        return VerifyKey(kid=self.kid, public_key=self.public_key)
+
+
+@dataclass(frozen=True)
+class VerifyKey:
+    """A public key still accepted for tokens it signed, and published in the JWKS."""
+
+    kid: str
+    public_key: Ed25519PublicKey
+
+    @classmethod
+    def from_public_bytes(cls, data: bytes) -> VerifyKey:
+        key = Ed25519PublicKey.from_public_bytes(data)
+        return cls(kid=_thumbprint(key), public_key=key)
+
+    def public_bytes(self) -> bytes:
+        return _raw_public(self.public_key)
 
     def public_jwk(self) -> dict[str, str]:
         return {
@@ -76,6 +101,14 @@ class SigningKey:
             "alg": ALGORITHM,
             "use": "sig",
         }
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """What a process signs with, and every key it accepts (the signing key included)."""
+
+    signing: SigningKey
+    verify: tuple[VerifyKey, ...]
 
 
 def _raw_public(key: Ed25519PublicKey) -> bytes:
@@ -90,28 +123,6 @@ def _thumbprint(key: Ed25519PublicKey) -> str:
         sort_keys=True,
     )
     return _b64url(hashlib.sha256(canonical.encode()).digest())
-
-
-def load_or_create_dev_key(keys_dir: Path) -> SigningKey:
-    """Development and tests: one key per checkout under var/keys, made on first start."""
-    path = keys_dir / "jwt-ed25519.pem"
-    if path.exists():
-        return SigningKey.from_pem(path.read_bytes())
-    keys_dir.mkdir(parents=True, exist_ok=True)
-    key = SigningKey.generate()
-    # Write to a temp file then rename, so two processes starting at once never read
-    # a half-written key; the loser's key is simply replaced by the winner's.
-    tmp = keys_dir / f".jwt-{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key.to_pem())
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        key = SigningKey.from_pem(path.read_bytes())
-    finally:
-        tmp.unlink(missing_ok=True)
-    return key
 
 
 # Verified tokens remembered per process. A client presents the same access token for
@@ -129,36 +140,87 @@ class VerifiedToken:
     expires_at: int
 
 
-class KeyRing:
-    """The key that signs new tokens plus every public key still accepted."""
+# A token naming an unknown key makes the ring re-read the keys at most this often, so a
+# flood of tokens with made-up kids costs one query per interval, not one per request.
+UNKNOWN_KID_RELOAD_INTERVAL = 5.0
 
-    def __init__(self, signing: SigningKey, *, issuer: str, audience: str) -> None:
-        self.signing = signing
+
+class KeyRing:
+    """The key that signs new tokens plus every public key still accepted.
+
+    Keys live in the database, shared by every API process. ``load`` reads them; the
+    ring calls it when asked to reload (periodically, from the app's lifespan) and when
+    a token names a key it has not seen, which is how a process learns of a rotation
+    that another process or the CLI made.
+    """
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        load: Callable[[], Awaitable[KeySet]],
+        secret: ServerSecret,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.issuer = issuer
         self.audience = audience
-        self._verify_keys: dict[str, Ed25519PublicKey] = {signing.kid: signing.public_key}
-        self._jwks = {"keys": [signing.public_jwk()]}
+        self._load = load
+        self.secret = secret
+        self._monotonic = monotonic
+        self._keyset: KeySet | None = None
+        self._verify_keys: dict[str, Ed25519PublicKey] = {}
+        self._jwks: dict[str, Any] = {"keys": []}
+        self._loaded_at = float("-inf")
+        self._reload_lock = asyncio.Lock()
         self._verified: OrderedDict[str, VerifiedToken] = OrderedDict()
-        self._derived: dict[str, bytes] = {}
+
+    @property
+    def signing(self) -> SigningKey:
+        if self._keyset is None:
+            raise KeysUnavailable
+        return self._keyset.signing
+
+    def install(self, keyset: KeySet) -> None:
+        self._keyset = keyset
+        self._verify_keys = {k.kid: k.public_key for k in keyset.verify}
+        self._jwks = {"keys": [k.public_jwk() for k in keyset.verify]}
+
+    async def reload(self) -> None:
+        started = self._monotonic()
+        async with self._reload_lock:
+            # Callers that queued behind a reload share its result.
+            if self._loaded_at >= started:
+                return
+            keyset = await self._load()
+            self.install(keyset)
+            self._loaded_at = self._monotonic()
+
+    async def ensure_loaded(self) -> None:
+        if self._keyset is None:
+            await self.reload()
 
     def jwks(self) -> dict[str, Any]:
         return self._jwks
 
     def derivation_key(self, label: str) -> bytes:
-        """A secret for ``label`` derived from the signing key, so features that need a
-        server secret (refresh-token successors, CSRF tokens) add no configuration of their
-        own. Computed once per label: the CSRF check asks on every unsafe request."""
-        key = self._derived.get(label)
-        if key is None:
-            raw = self.signing.private_key.private_bytes(
-                serialization.Encoding.Raw,
-                serialization.PrivateFormat.Raw,
-                serialization.NoEncryption(),
-            )
-            key = self._derived[label] = hmac.new(
-                raw, f"authflow:{label}".encode(), hashlib.sha256
-            ).digest()
-        return key
+        """A secret for ``label`` (refresh-token successors, CSRF tokens), derived from the
+        server secret rather than a signing key, so rotating keys changes neither."""
+        return self.secret.derive(label)
+
+    async def verify(self, token: str, *, verify_exp: bool = True) -> tuple[uuid.UUID, uuid.UUID]:
+        """``verify_access_token``, re-reading the keys once if the token names an unknown
+        one (rate-limited)."""
+        try:
+            return self.verify_access_token(token, verify_exp=verify_exp)
+        except UnknownSigningKey:
+            if (
+                self._keyset is not None
+                and self._monotonic() - self._loaded_at < UNKNOWN_KID_RELOAD_INTERVAL
+            ):
+                raise
+        await self.reload()
+        return self.verify_access_token(token, verify_exp=verify_exp)
 
     def issue_access_token(
         self, *, subject: uuid.UUID, session_id: uuid.UUID, now: datetime, ttl: timedelta
@@ -200,7 +262,7 @@ class KeyRing:
                 raise InvalidToken("unexpected header")
             key = self._verify_keys.get(str(header.get("kid")))
             if key is None:
-                raise InvalidToken("unknown key")
+                raise UnknownSigningKey(str(header.get("kid")))
             claims = jwt.decode(
                 token,
                 key,

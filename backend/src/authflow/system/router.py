@@ -33,5 +33,6 @@ async def ready(request: Request) -> Any:
 @router.get("/.well-known/jwks.json")
 async def jwks(keys: KeysDep, response: Response) -> dict[str, Any]:
     """Public keys for verifying access tokens offline (RFC 7517)."""
+    await keys.ensure_loaded()
     response.headers["Cache-Control"] = "public, max-age=300"
     return keys.jwks()
