@@ -46,6 +46,8 @@ class Stack:
     web_url: str
     api_url: str
     database_url: str
+    # What the API runs with; the `authflow` command needs the same.
+    env: dict[str, str]
 
 
 def _wait_for(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 120) -> None:
@@ -111,6 +113,8 @@ def stack() -> Iterator[Stack]:
             "AUTHFLOW_WEB_ORIGIN": web_url,
             "AUTHFLOW_API_URL": api_url,
             "NEXT_TELEMETRY_DISABLED": "1",
+            # A key rotation reaches the API within a second, not a minute.
+            "AUTHFLOW_KEY_RELOAD_SECONDS": "1",
         }
         subprocess.run(
             [PYTHON, "-m", "alembic", "upgrade", "head"], cwd=ROOT / "backend", env=env, check=True
@@ -158,7 +162,7 @@ def stack() -> Iterator[Stack]:
                 )
             )
         _wait_for(f"{web_url}/login", procs[-1], "web app")
-        yield Stack(web_url=web_url, api_url=api_url, database_url=devdb.url(db_port))
+        yield Stack(web_url=web_url, api_url=api_url, database_url=devdb.url(db_port), env=env)
     finally:
         for proc in reversed(procs):
             _stop(proc)

@@ -161,7 +161,7 @@ def test_protected_pages_redirect_without_login(page: Page) -> None:
 
 
 def test_forged_cookie_is_refused_by_the_real_check(page: Page, stack: Stack) -> None:
-    # The proxy lets any cookie through optimistically; the DAL must still refuse it.
+    # Refused by the proxy before any page runs (and by the API behind it).
     page.context.add_cookies(
         [
             {

@@ -42,9 +42,8 @@ def expire_access_token(context: BrowserContext) -> None:
 
 
 def reject_access_token(context: BrowserContext) -> None:
-    """An access cookie the API refuses but the proxy's optimistic check lets through (its
-    signature no longer verifies; its exp is still ahead), so the first to notice are the
-    tabs' API calls, not page navigations."""
+    """An access cookie whose signature no longer verifies while its exp is still ahead, so
+    no timer anticipates it: the first to notice are the tabs' API calls."""
     cookie = next(c for c in context.cookies() if c["name"] == ACCESS)
     head, body, signature = cookie["value"].split(".")
     flipped = ("A" if signature[0] != "A" else "B") + signature[1:]

@@ -1,29 +1,70 @@
+import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from "jose";
 import { NextResponse, type NextRequest } from "next/server";
 
-// Optimistic route guard only: it reads the cookie, never calls the API.
-// The real check is `requireUser()` in src/lib/dal.ts, called by every
-// protected page.
+import { apiBaseUrl } from "@/lib/env";
+
+// Route guard in front of protected pages. It checks the access cookie's
+// signature against the API's published keys (JWKS, cached), so a forged or
+// expired cookie never reaches a page; it does not know about revocation, so
+// the real check stays `requireUser()` in src/lib/dal.ts, which asks the API.
 
 const ACCESS_COOKIE = "__Host-authflow_access";
 // Set next to the (path-scoped, unseen here) refresh cookie; holds no secret.
 const SIGNED_IN_COOKIE = "__Host-authflow_signed_in";
 
-/** `exp` (seconds since epoch) from a JWT's payload, without verifying it. */
-function jwtExpiry(token: string): number | null {
-  const parts = token.split(".");
-  if (parts.length !== 3 || !parts[1]) return null;
-  try {
-    const base64 = parts[1].replace(/-/g, "+").replace(/_/g, "/");
-    const padded = base64 + "=".repeat((4 - (base64.length % 4)) % 4);
-    const payload: unknown = JSON.parse(atob(padded));
-    if (typeof payload === "object" && payload !== null && "exp" in payload) {
-      const exp = (payload as { exp: unknown }).exp;
-      return typeof exp === "number" && Number.isFinite(exp) ? exp : null;
-    }
-  } catch {
-    // Not a JWT we can read: leave the decision to the API.
+// Must match the API's AUTHFLOW_JWT_ISSUER / AUTHFLOW_JWT_AUDIENCE.
+const ISSUER = process.env.AUTHFLOW_JWT_ISSUER ?? "authflow";
+const AUDIENCE = process.env.AUTHFLOW_JWT_AUDIENCE ?? "authflow-api";
+
+let jwks: { url: string; getKey: JWTVerifyGetKey } | null = null;
+
+/** The API's key set, fetched once and kept: jose refetches it when a token names
+ * a key it does not hold (after a rotation), at most every few seconds. */
+function apiKeys(): JWTVerifyGetKey {
+  const url = `${apiBaseUrl()}/.well-known/jwks.json`;
+  if (jwks?.url !== url) {
+    jwks = {
+      url,
+      getKey: createRemoteJWKSet(new URL(url), {
+        cacheMaxAge: 10 * 60_000,
+        cooldownDuration: 5_000,
+        timeoutDuration: 3_000,
+      }),
+    };
   }
-  return null;
+  return jwks.getKey;
+}
+
+type Verdict = "valid" | "expired" | "invalid" | "unknown";
+
+// jose error codes meaning the cookie was not made by the API: forged, altered
+// or malformed. Anything else (API unreachable, a key id not in the cached set
+// yet, claims that disagree with this app's settings) leaves the decision to the
+// page's own check against the API; sending those to /api/auth/resume could loop.
+const REJECTED = new Set([
+  "ERR_JWS_SIGNATURE_VERIFICATION_FAILED",
+  "ERR_JWS_INVALID",
+  "ERR_JWT_INVALID",
+  "ERR_JOSE_ALG_NOT_ALLOWED",
+  "ERR_JOSE_NOT_SUPPORTED",
+]);
+
+async function checkAccessToken(token: string): Promise<Verdict> {
+  try {
+    await jwtVerify(token, apiKeys(), {
+      algorithms: ["EdDSA"],
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      typ: "at+jwt",
+      requiredClaims: ["sub", "sid", "exp", "iat", "jti"],
+    });
+    return "valid";
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === "ERR_JWT_EXPIRED") return "expired";
+    if (typeof code === "string" && REJECTED.has(code)) return "invalid";
+    return "unknown";
+  }
 }
 
 /**
@@ -39,13 +80,12 @@ function redirectToSignIn(request: NextRequest): NextResponse {
   return NextResponse.redirect(url);
 }
 
-export function proxy(request: NextRequest) {
+export async function proxy(request: NextRequest) {
   const token = request.cookies.get(ACCESS_COOKIE)?.value;
-  if (!token) return redirectToSignIn(request);
+  if (!token || token.length > 4096) return redirectToSignIn(request);
 
-  const exp = jwtExpiry(token);
-  if (exp !== null && exp * 1000 <= Date.now()) return redirectToSignIn(request);
-
+  const verdict = await checkAccessToken(token);
+  if (verdict === "expired" || verdict === "invalid") return redirectToSignIn(request);
   return NextResponse.next();
 }
 
