@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from e2e.conftest import Stack
 from e2e.test_login_journey import PASSWORD, sign_up, unique_username
-from e2e.test_refresh import ACCESS, spent_refresh_tokens
+from e2e.test_refresh import ACCESS, expire_access_token, spent_refresh_tokens
 
 AUTHFLOW = Path(sys.executable).parent / "authflow"
 
@@ -118,3 +118,28 @@ def test_key_rotation_signs_nobody_out(
 
     page.reload()
     expect(page.get_by_role("list", name="Your sessions").get_by_role("listitem")).to_have_count(2)
+
+
+def test_a_prefetch_never_renews_the_session(
+    page: Page, context: BrowserContext, stack: Stack
+) -> None:
+    """Links to protected pages are prefetched in the background; with an expired access
+    cookie that must not rotate the refresh token behind the tabs' single-flight refresh."""
+    username = unique_username()
+    sign_up(page, username)
+    expect(page).to_have_url(re.compile(r"/account$"))
+    expire_access_token(context)
+    renewals = watch(context, "/api/auth/re")
+    # Redirects followed, as a prefetch's fetch would: had the proxy sent it to
+    # /api/auth/resume, that request would show below.
+    page.evaluate(
+        """async () => { await fetch("/notes?_rsc=prefetch", {
+            headers: { RSC: "1", "Next-Router-Prefetch": "1" } }); }"""
+    )
+    assert renewals == []
+    assert spent_refresh_tokens(stack, username) == 0
+    # A real navigation renews it.
+    page.goto("/notes")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Notes")
+    assert len(renewals) == 1, renewals
+    assert spent_refresh_tokens(stack, username) == 1

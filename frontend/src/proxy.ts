@@ -89,6 +89,26 @@ export async function proxy(request: NextRequest) {
   return NextResponse.next();
 }
 
+// Prefetches (the router fetching a linked page ahead of a click) skip the proxy:
+// they render no page code, and sending one through /api/auth/resume would rotate
+// the refresh token in the background, racing the tabs' single-flight refresh.
+// Matched here because Next strips the prefetch header before the proxy runs;
+// written out in full because Next reads this object without running the file.
 export const config = {
-  matcher: ["/account/:path*", "/notes/:path*"],
+  matcher: [
+    {
+      source: "/account/:path*",
+      missing: [
+        { type: "header", key: "next-router-prefetch" },
+        { type: "header", key: "purpose", value: "prefetch" },
+      ],
+    },
+    {
+      source: "/notes/:path*",
+      missing: [
+        { type: "header", key: "next-router-prefetch" },
+        { type: "header", key: "purpose", value: "prefetch" },
+      ],
+    },
+  ],
 };
