@@ -54,6 +54,8 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         database_url=database_url,
         keys_dir=tmp_path_factory.mktemp("keys"),
         web_origin="http://localhost:3000",
+        # The shared app sends no email; tests of email start an app with a worker.
+        outbox_worker=False,
     )
 
 
@@ -98,7 +100,10 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         eng: AsyncEngine = request.getfixturevalue("engine")
         async with eng.begin() as conn:
             await conn.execute(
-                text("TRUNCATE users, user_sessions, spent_refresh_tokens, notes CASCADE")
+                text(
+                    "TRUNCATE users, user_sessions, spent_refresh_tokens, notes, email_tokens,"
+                    " email_outbox CASCADE"
+                )
             )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +63,29 @@ class Settings(BaseSettings):
     hash_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
+
+    # Email. Messages go through the outbox table; a worker in each API process sends
+    # them with this backend: `console` logs them (development), `smtp` sends them.
+    product_name: str = Field(default="Authflow", min_length=1, max_length=100)
+    email_backend: Literal["console", "smtp"] = "console"
+    email_from: str = "Authflow <no-reply@localhost>"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    # `starttls` upgrades a plain connection (port 587), `tls` is TLS from the start
+    # (port 465), `none` only for a relay on the same host or a test server.
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Off for processes that must not send (the test suite's shared app).
+    outbox_worker: bool = True
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=50)
+    # Retry n waits base * 2**(n-1) seconds, at most an hour.
+    outbox_backoff_base_seconds: float = Field(default=5.0, gt=0, le=3600)
+    email_verification_ttl_hours: int = Field(default=24, ge=1, le=24 * 7)
+    # A new verification email at most this often per user.
+    verification_resend_interval_seconds: int = Field(default=60, ge=0, le=3600)
 
     @field_validator("database_url")
     @classmethod

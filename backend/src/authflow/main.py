@@ -17,6 +17,9 @@ from authflow.auth.router import token_router
 from authflow.body_limit import BodySizeLimitMiddleware
 from authflow.config import Settings
 from authflow.db import autocommit, create_engine, create_sessionmaker
+from authflow.email.backends import backend_for
+from authflow.email.router import router as email_router
+from authflow.email.worker import OutboxWorker
 from authflow.errors import install_error_handlers, is_database_unavailable
 from authflow.kit import password_policy
 from authflow.kit.clock import utc_now
@@ -90,15 +93,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.autocommit_engine = autocommit(engine)
         password_policy.warm_up()
         await _load_keys_at_start(app.state.keys)
-        reloader = asyncio.create_task(
-            _reload_keys_periodically(app.state.keys, settings.key_reload_seconds)
-        )
+        tasks = [
+            asyncio.create_task(
+                _reload_keys_periodically(app.state.keys, settings.key_reload_seconds)
+            )
+        ]
+        if settings.outbox_worker:
+            worker = OutboxWorker(engine, backend_for(settings), settings)
+            tasks.append(asyncio.create_task(worker.run()))
         try:
             yield
         finally:
-            reloader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reloader
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await engine.dispose()
 
     app = FastAPI(
@@ -124,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(token_router)
     app.include_router(tutorial_router)
     app.include_router(auth_router)
+    app.include_router(email_router)
     app.include_router(user_router)
     app.include_router(note_router)
     app.include_router(user_session_router)

@@ -34,6 +34,7 @@ from authflow.auth.service import auth as auth_service
 from authflow.config import Settings
 from authflow.db import SessionDep
 from authflow.dependencies import AutocommitEngineDep, HasherDep, KeysDep, SettingsDep
+from authflow.email import service as email_service
 from authflow.errors import AppError, ErrorCode, ErrorResponse, FieldError
 from authflow.kit.jwt import InvalidToken, KeyRing
 from authflow.kit.strings import LineStr, SafeStr
@@ -165,6 +166,7 @@ async def signup(
         settings=settings,
         hasher=hasher,
     )
+    await email_service.send_verification(session, user=user, settings=settings)
     return await _sign_in_browser(
         response, session, user, client, remember_me=False, settings=settings, keys=keys
     )

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from authflow.auth.dependencies import CurrentUser
 from authflow.db import SessionDep
 from authflow.dependencies import HasherDep, SettingsDep
+from authflow.email import service as email_service
 from authflow.errors import ErrorResponse
 from authflow.note.service import note as note_service
 from authflow.user.schemas import ItemRead, UserCreate, UserRead
@@ -37,6 +38,7 @@ async def create_user(
         settings=settings,
         hasher=hasher,
     )
+    await email_service.send_verification(session, user=created, settings=settings)
     return UserRead.model_validate(created)
 
 
