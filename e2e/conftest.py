@@ -6,19 +6,24 @@ Everything is started here and stopped by PID at the end of the run.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from authflow import devdb
@@ -41,6 +46,38 @@ CHROMIUM_ARGS = [
 AXE = FRONTEND / "node_modules" / "axe-core" / "axe.min.js"
 
 
+class Mailbox:
+    """aiosmtpd handler: keeps what it is sent, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
+        return "250 OK"
+
+    def wait_for(self, address: str, count: int = 1, timeout: float = 15) -> EmailMessage:
+        deadline = time.monotonic() + timeout
+        while True:
+            sent = [m for m in self.messages if m["To"] == address]
+            if len(sent) >= count:
+                return sent[count - 1]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no email to {address} within {timeout}s")
+            time.sleep(0.1)
+
+    @staticmethod
+    def link(message: EmailMessage, path: str) -> str:
+        """The path and query of the first link to ``path`` in the plain-text part."""
+        part = message.get_body(preferencelist=("plain",))
+        assert part is not None
+        match = re.search(r"https?://[^/\s]+(" + re.escape(path) + r"\?\S+)", part.get_content())
+        assert match, part.get_content()
+        return match.group(1)
+
+
 @dataclass(frozen=True)
 class Stack:
     web_url: str
@@ -48,6 +85,8 @@ class Stack:
     database_url: str
     # What the API runs with; the `authflow` command needs the same.
     env: dict[str, str]
+    # Every message the API's outbox worker delivered to the test SMTP server.
+    mailbox: Mailbox
 
 
 def _wait_for(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 120) -> None:
@@ -102,6 +141,9 @@ def stack() -> Iterator[Stack]:
     shutil.rmtree(pgdata, ignore_errors=True)
     db_port = devdb.free_port()
     procs: list[subprocess.Popen[bytes]] = []
+    mailbox = Mailbox()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=devdb.free_port())
+    smtp.start()
     try:
         devdb.init_cluster(pgdata, fast_unsafe=True)
         devdb.start(pgdata, db_port)
@@ -115,6 +157,11 @@ def stack() -> Iterator[Stack]:
             "NEXT_TELEMETRY_DISABLED": "1",
             # A key rotation reaches the API within a second, not a minute.
             "AUTHFLOW_KEY_RELOAD_SECONDS": "1",
+            "AUTHFLOW_EMAIL_BACKEND": "smtp",
+            "AUTHFLOW_SMTP_HOST": "127.0.0.1",
+            "AUTHFLOW_SMTP_PORT": str(smtp.port),
+            "AUTHFLOW_SMTP_SECURITY": "none",
+            "AUTHFLOW_OUTBOX_POLL_SECONDS": "0.1",
         }
         subprocess.run(
             [PYTHON, "-m", "alembic", "upgrade", "head"], cwd=ROOT / "backend", env=env, check=True
@@ -162,10 +209,17 @@ def stack() -> Iterator[Stack]:
                 )
             )
         _wait_for(f"{web_url}/login", procs[-1], "web app")
-        yield Stack(web_url=web_url, api_url=api_url, database_url=devdb.url(db_port), env=env)
+        yield Stack(
+            web_url=web_url,
+            api_url=api_url,
+            database_url=devdb.url(db_port),
+            env=env,
+            mailbox=mailbox,
+        )
     finally:
         for proc in reversed(procs):
             _stop(proc)
+        smtp.stop()
         devdb.stop(pgdata)
         shutil.rmtree(pgdata, ignore_errors=True)
         shutil.rmtree(pgdata.parent / f"e2e-keys-{os.getpid()}", ignore_errors=True)

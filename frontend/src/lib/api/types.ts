@@ -13,5 +13,6 @@ export type NoteCreate = Schemas["NoteCreate"];
 export type NoteUpdate = Schemas["NoteUpdate"];
 export type SessionRead = Schemas["SessionRead"];
 export type RevokedCount = Schemas["RevokedCount"];
+export type VerifiedResponse = Schemas["VerifiedResponse"];
 export type ErrorResponse = Schemas["ErrorResponse"];
 export type FieldError = NonNullable<ErrorResponse["errors"]>[number];

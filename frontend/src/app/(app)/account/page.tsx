@@ -1,5 +1,6 @@
 import type { Metadata } from "next";
 
+import { VerificationBanner } from "@/components/email/verification-banner";
 import { SessionsList } from "@/components/sessions/sessions-list";
 import { listSessions, requireUser } from "@/lib/dal";
 
@@ -15,7 +16,17 @@ export default async function AccountPage() {
 
   const rows: { term: string; value: React.ReactNode }[] = [
     { term: "Username", value: user.username },
-    { term: "Email", value: user.email ?? <span className="text-slate-600">Not set</span> },
+    {
+      term: "Email",
+      value: user.email ? (
+        <>
+          {user.email}{" "}
+          <span className="text-slate-600">{user.is_verified ? "(confirmed)" : "(not confirmed)"}</span>
+        </>
+      ) : (
+        <span className="text-slate-600">Not set</span>
+      ),
+    },
     { term: "Full name", value: user.full_name ?? <span className="text-slate-600">Not set</span> },
     {
       term: "Member since",
@@ -26,6 +37,7 @@ export default async function AccountPage() {
   return (
     <>
       <h1 className="text-3xl font-bold text-slate-900">Your account</h1>
+      {user.email && !user.is_verified && <VerificationBanner email={user.email} />}
       <section aria-labelledby="profile-heading" className="mt-8 rounded-xl bg-white p-6 shadow-sm ring-1 ring-slate-200">
         <h2 id="profile-heading" className="text-lg font-semibold text-slate-900">
           Profile
