@@ -40,7 +40,9 @@ def test_sign_up_then_confirm_the_address_from_the_email(page: Page, stack: Stac
 
 def test_broken_links_explain_what_to_do(page: Page) -> None:
     page.goto("/verify-email")
-    expect(page.get_by_role("main").get_by_role("alert")).to_contain_text("This link is incomplete.")
+    expect(page.get_by_role("main").get_by_role("alert")).to_contain_text(
+        "This link is incomplete."
+    )
     page.goto("/verify-email?token=not-a-real-token")
     page.get_by_role("button", name="Confirm my email address").click()
     expect(page.get_by_role("main").get_by_role("alert")).to_contain_text("This link is not valid.")
