@@ -35,13 +35,13 @@ function apiKeys(): JWTVerifyGetKey {
   return jwks.getKey;
 }
 
-type Verdict = "valid" | "expired" | "invalid" | "unknown";
-
-// jose error codes meaning the cookie was not made by the API: forged, altered
-// or malformed. Anything else (API unreachable, a key id not in the cached set
-// yet, claims that disagree with this app's settings) leaves the decision to the
-// page's own check against the API; sending those to /api/auth/resume could loop.
+// jose error codes meaning the cookie must not reach a page: expired, or not
+// made by the API (forged, altered, malformed). Anything else (API unreachable, a
+// key id not in the cached set yet, claims that disagree with this app's settings)
+// leaves the decision to the page's own check against the API; sending those to
+// /api/auth/resume could loop.
 const REJECTED = new Set([
+  "ERR_JWT_EXPIRED",
   "ERR_JWS_SIGNATURE_VERIFICATION_FAILED",
   "ERR_JWS_INVALID",
   "ERR_JWT_INVALID",
@@ -49,7 +49,7 @@ const REJECTED = new Set([
   "ERR_JOSE_NOT_SUPPORTED",
 ]);
 
-async function checkAccessToken(token: string): Promise<Verdict> {
+async function isRejected(token: string): Promise<boolean> {
   try {
     await jwtVerify(token, apiKeys(), {
       algorithms: ["EdDSA"],
@@ -58,12 +58,10 @@ async function checkAccessToken(token: string): Promise<Verdict> {
       typ: "at+jwt",
       requiredClaims: ["sub", "sid", "exp", "iat", "jti"],
     });
-    return "valid";
+    return false;
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    if (code === "ERR_JWT_EXPIRED") return "expired";
-    if (typeof code === "string" && REJECTED.has(code)) return "invalid";
-    return "unknown";
+    return typeof code === "string" && REJECTED.has(code);
   }
 }
 
@@ -84,8 +82,7 @@ export async function proxy(request: NextRequest) {
   const token = request.cookies.get(ACCESS_COOKIE)?.value;
   if (!token || token.length > 4096) return redirectToSignIn(request);
 
-  const verdict = await checkAccessToken(token);
-  if (verdict === "expired" || verdict === "invalid") return redirectToSignIn(request);
+  if (await isRejected(token)) return redirectToSignIn(request);
   return NextResponse.next();
 }
 

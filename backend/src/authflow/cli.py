@@ -75,17 +75,16 @@ def _run(settings: Settings, command: Callable[[Settings], Coroutine[Any, Any, N
     try:
         with _database(settings) as ready:
             asyncio.run(command(ready))
-    except DBAPIError as exc:
+    except Exception as exc:
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
         if is_database_unavailable(exc):
-            raise CommandError(f"cannot reach the database: {exc.orig}") from None
-        if "does not exist" in str(exc.orig):
+            raise CommandError(f"cannot reach the database: {cause}") from None
+        if isinstance(exc, DBAPIError) and "does not exist" in str(cause):
             raise CommandError(
                 "the database is not migrated; run `alembic upgrade head` in backend/ "
                 "(bin/dev does it)"
             ) from None
         raise
-    except OSError as exc:
-        raise CommandError(f"cannot reach the database: {exc}") from None
 
 
 async def _rotate_keys(settings: Settings) -> None:
@@ -136,10 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         _run(settings, args.handler)
-    except CommandError as exc:
-        print(f"authflow {args.command}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except signing_key_service.SigningKeyUnreadable as exc:
+    except (CommandError, signing_key_service.SigningKeyUnreadable) as exc:
         print(f"authflow {args.command}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return 0

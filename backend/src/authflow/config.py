@@ -94,6 +94,13 @@ class Settings(BaseSettings):
             raise ValueError("DATABASE_URL must be a postgresql:// URL")
         return value
 
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"AUTHFLOW_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters")
+        return value
+
     @model_validator(mode="after")
     def _require_real_secrets_outside_dev(self) -> Settings:
         if self.env in (Environment.development, Environment.test):
@@ -107,8 +114,6 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"AUTHFLOW_ENV={self.env.value} needs real secrets; set: {', '.join(missing)}"
             )
-        if len(self.secret_key.get_secret_value()) < MIN_SECRET_LENGTH:  # type: ignore[union-attr]
-            raise ValueError(f"AUTHFLOW_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters")
         if not self.web_origin.startswith("https://"):
             raise ValueError("AUTHFLOW_WEB_ORIGIN must be https:// outside development")
         return self

@@ -22,9 +22,6 @@ class ConsoleBackend:
     """Development: the message goes to the API's log (and the dev mailbox reads the
     outbox table), so no mail server is needed to try the flows."""
 
-    def __init__(self, sender: str) -> None:
-        self.sender = sender
-
     async def send(self, message: OutgoingEmail) -> None:
         logger.warning(
             "email (console backend) to %s: %s\n%s",
@@ -56,4 +53,4 @@ class SmtpBackend:
 def backend_for(settings: Settings) -> EmailBackend:
     if settings.email_backend == "smtp":
         return SmtpBackend(settings)
-    return ConsoleBackend(settings.email_from)
+    return ConsoleBackend()

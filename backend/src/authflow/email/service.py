@@ -20,7 +20,7 @@ from authflow.email import templates
 from authflow.email.outbox import enqueue
 from authflow.errors import AppError, ErrorCode
 from authflow.kit.clock import utc_now
-from authflow.kit.tokens import MAX_REFRESH_TOKEN_LENGTH, new_token, token_hash
+from authflow.kit.tokens import new_token, token_hash
 from authflow.models import EmailToken, User
 
 
@@ -56,10 +56,11 @@ async def issue_token(
     return token
 
 
-async def consume_token(session: AsyncSession, *, token: str, purpose: Purpose) -> EmailToken:
-    """Spend a token: exactly one of any number of concurrent uses succeeds."""
-    if not token or len(token) > MAX_REFRESH_TOKEN_LENGTH:
-        raise invalid_token()
+async def consume_token(
+    session: AsyncSession, *, token: str, purpose: Purpose
+) -> tuple[EmailToken, User]:
+    """Spend a token: exactly one of any number of concurrent uses succeeds. Returns it
+    with its user, locked for the change the token allows."""
     row = (
         await session.execute(
             select(EmailToken).where(EmailToken.token_hash == token_hash(token)).with_for_update()
@@ -72,12 +73,12 @@ async def consume_token(session: AsyncSession, *, token: str, purpose: Purpose) 
     now = utc_now()
     if row.expires_at <= now:
         raise _token_error(ErrorCode.EMAIL_TOKEN_EXPIRED, "This link has expired.")
-    user = await session.get(User, row.user_id)
+    user = await session.get(User, row.user_id, with_for_update=True)
     if user is None or user.password_changed_at > row.created_at:
         raise invalid_token()
     row.used_at = now
     await session.flush()
-    return row
+    return row, user
 
 
 def web_link(settings: Settings, path: str, token: str) -> str:
@@ -105,9 +106,8 @@ async def send_verification(session: AsyncSession, *, user: User, settings: Sett
 
 
 async def verify_email(session: AsyncSession, *, token: str) -> User:
-    row = await consume_token(session, token=token, purpose=Purpose.verify_email)
-    user = await session.get(User, row.user_id, with_for_update=True)
-    if user is None or user.email != row.email:
+    row, user = await consume_token(session, token=token, purpose=Purpose.verify_email)
+    if user.email != row.email:
         # The address changed since the link was sent: it proves nothing about the new one.
         raise invalid_token()
     user.is_verified = True
@@ -130,8 +130,9 @@ async def resend_verification(
         )
     ).scalar_one()
     interval = timedelta(seconds=settings.verification_resend_interval_seconds)
-    if last is not None and utc_now() - last < interval:
-        wait = int((last + interval - utc_now()).total_seconds()) + 1
+    now = utc_now()
+    if last is not None and now - last < interval:
+        wait = int((last + interval - now).total_seconds()) + 1
         raise AppError(
             ErrorCode.TOO_MANY_REQUESTS,
             f"A message was sent moments ago; try again in {wait} seconds.",

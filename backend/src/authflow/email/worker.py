@@ -63,22 +63,17 @@ class OutboxWorker:
                 text_body=row.text_body,
                 html_body=row.html_body,
             )
+            attempts = row.attempts + 1
+            now = utc_now()
             try:
                 await self.backend.send(message)
             except Exception as exc:
-                attempts = row.attempts + 1
-                now = utc_now()
                 dead = attempts >= self.settings.outbox_max_attempts
-                await conn.execute(
-                    update(EmailOutbox)
-                    .where(EmailOutbox.id == row.id)
-                    .values(
-                        attempts=attempts,
-                        last_error=f"{type(exc).__name__}: {exc}"[:1000],
-                        next_attempt_at=now + backoff(self.settings, attempts),
-                        dead_at=now if dead else None,
-                    )
-                )
+                outcome = {
+                    "last_error": f"{type(exc).__name__}: {exc}"[:1000],
+                    "next_attempt_at": now + backoff(self.settings, attempts),
+                    "dead_at": now if dead else None,
+                }
                 log = logger.error if dead else logger.warning
                 log(
                     "email %s (%s) attempt %d failed%s: %s",
@@ -88,11 +83,12 @@ class OutboxWorker:
                     "; giving up" if dead else "",
                     exc,
                 )
-                return True
+            else:
+                outcome = {"sent_at": utc_now(), "last_error": None}
             await conn.execute(
                 update(EmailOutbox)
                 .where(EmailOutbox.id == row.id)
-                .values(sent_at=utc_now(), attempts=row.attempts + 1, last_error=None)
+                .values(attempts=attempts, **outcome)
             )
             return True
 
@@ -106,8 +102,6 @@ class OutboxWorker:
         while True:
             try:
                 await self.deliver_due()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 # The database is down or similar: the messages wait in the table.
                 logger.warning("outbox worker: delivery round failed", exc_info=True)

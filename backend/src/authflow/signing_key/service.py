@@ -100,6 +100,11 @@ async def _published(conn: AsyncConnection, settings: Settings, now: datetime) -
     return list(rows)
 
 
+def _has_signing_key(rows: list[Row[Any]]) -> bool:
+    # _published puts the unretired key first.
+    return bool(rows) and rows[0].retired_at is None
+
+
 async def load_keyset(
     engine: AsyncEngine, *, secret: ServerSecret, settings: Settings, now: datetime
 ) -> KeySet:
@@ -107,16 +112,15 @@ async def load_keyset(
     database has none."""
     async with engine.begin() as conn:
         rows = await _published(conn, settings, now)
-        if not any(r.retired_at is None for r in rows):
+        if not _has_signing_key(rows):
             await _lock(conn)
             # Another process may have made it while we waited for the lock.
             rows = await _published(conn, settings, now)
-            if not any(r.retired_at is None for r in rows):
+            if not _has_signing_key(rows):
                 await _insert_new_key(conn, secret, now)
                 rows = await _published(conn, settings, now)
-    active = next(r for r in rows if r.retired_at is None)
     return KeySet(
-        signing=_unseal(secret, active),
+        signing=_unseal(secret, rows[0]),
         verify=tuple(VerifyKey.from_public_bytes(r.public_key) for r in rows),
     )
 
