@@ -84,8 +84,11 @@ class Settings(BaseSettings):
     # Retry n waits base * 2**(n-1) seconds, at most an hour.
     outbox_backoff_base_seconds: float = Field(default=5.0, gt=0, le=3600)
     email_verification_ttl_hours: int = Field(default=24, ge=1, le=24 * 7)
-    # A new verification email at most this often per user.
-    verification_resend_interval_seconds: int = Field(default=60, ge=0, le=3600)
+    password_reset_ttl_minutes: int = Field(default=30, ge=5, le=24 * 60)
+    email_change_ttl_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    # At most one link of each kind (verification, reset, change of address) per user
+    # this often, so nobody can flood an inbox through us.
+    email_resend_interval_seconds: int = Field(default=60, ge=0, le=3600)
 
     @field_validator("database_url")
     @classmethod

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from authflow.config import Settings
+from authflow.kit.deferred import Deferred
 from authflow.kit.jwt import KeyRing
 from authflow.kit.passwords import PasswordHasher
 
@@ -36,8 +37,21 @@ async def get_keys(request: Request) -> KeyRing:
     return keys
 
 
+async def get_deferred(request: Request) -> Deferred:
+    deferred: Deferred = request.app.state.deferred
+    return deferred
+
+
+async def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    return maker
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
 KeysDep = Annotated[KeyRing, Depends(get_keys)]
 # Single statements outside the request's transaction (see authflow.db.autocommit).
 AutocommitEngineDep = Annotated[AsyncEngine, Depends(get_autocommit_engine)]
+DeferredDep = Annotated[Deferred, Depends(get_deferred)]
+# For work that opens its own transactions (deferred work runs after the request's is over).
+SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]

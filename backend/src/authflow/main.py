@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from authflow.account.router import router as account_router
 from authflow.auth.router import router as auth_router
 from authflow.auth.router import token_router
 from authflow.body_limit import BodySizeLimitMiddleware
@@ -23,6 +24,7 @@ from authflow.email.worker import OutboxWorker
 from authflow.errors import install_error_handlers, is_database_unavailable
 from authflow.kit import password_policy
 from authflow.kit.clock import utc_now
+from authflow.kit.deferred import Deferred
 from authflow.kit.jwt import KeyRing, KeySet
 from authflow.kit.passwords import PasswordHasher
 from authflow.kit.server_secret import ServerSecret, load_or_create_dev_secret
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await app.state.deferred.drain()
             await engine.dispose()
 
     app = FastAPI(
@@ -122,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The ring reads the keys through the engine the lifespan makes.
     app.state.keys = key_ring(settings, load_secret(settings), lambda: app.state.engine)
     app.state.hasher = PasswordHasher(settings.hash_concurrency)
+    app.state.deferred = Deferred()
     install_error_handlers(app)
     app.add_middleware(OriginCheckMiddleware, web_origin=settings.web_origin)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -135,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tutorial_router)
     app.include_router(auth_router)
     app.include_router(email_router)
+    app.include_router(account_router)
     app.include_router(user_router)
     app.include_router(note_router)
     app.include_router(user_session_router)

@@ -32,15 +32,18 @@ class Mailbox:
         self.messages.append(parsed)
         return "250 OK"
 
-    def to(self, address: str) -> list[EmailMessage]:
-        return [m for m in self.messages if m["To"] == address]
+    def to(self, address: str, subject: str = "") -> list[EmailMessage]:
+        """Messages to ``address`` whose subject contains ``subject``."""
+        return [m for m in self.messages if m["To"] == address and subject in m["Subject"]]
 
-    async def wait_for(self, address: str, count: int = 1, within: float = 10) -> EmailMessage:
+    async def wait_for(
+        self, address: str, count: int = 1, within: float = 10, *, subject: str = ""
+    ) -> EmailMessage:
         deadline = time.monotonic() + within
-        while len(self.to(address)) < count:
+        while len(self.to(address, subject)) < count:
             assert time.monotonic() < deadline, f"no message to {address} within {within}s"
             await asyncio.sleep(0.02)
-        return self.to(address)[count - 1]
+        return self.to(address, subject)[count - 1]
 
 
 def text_of(message: EmailMessage) -> str:

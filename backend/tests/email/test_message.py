@@ -36,3 +36,49 @@ def test_user_input_in_templates_is_escaped_and_kept_out_of_the_subject() -> Non
     assert "\n" not in message.subject and "script" not in message.subject
     mime = to_mime(message, sender="Authflow <no-reply@example.com>")
     assert mime["Bcc"] is None
+
+
+HOSTILE = "<script>alert(1)</script>\r\nBcc: x"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        templates.password_reset(
+            product="Authflow",
+            to_address="a@example.com",
+            username=HOSTILE,
+            link="https://app.example.com/reset-password?token=<y>",
+            valid_minutes=30,
+        ),
+        templates.password_changed(
+            product="Authflow",
+            to_address="a@example.com",
+            username=HOSTILE,
+            when="2026-11-26 19:40 UTC",
+            reset_link="https://app.example.com/forgot-password",
+        ),
+        templates.confirm_email_change(
+            product="Authflow",
+            to_address="a@example.com",
+            username=HOSTILE,
+            link="https://app.example.com/confirm-email-change?token=<y>",
+            valid_minutes=60,
+        ),
+        templates.email_change_requested(
+            product="Authflow",
+            to_address="a@example.com",
+            username=HOSTILE,
+            # An address can hold HTML-special characters in quoted local parts.
+            new_address='"<script>alert(2)</script>"@example.com',
+            account_link="https://app.example.com/account",
+        ),
+    ],
+    ids=["password_reset", "password_changed", "confirm_email_change", "email_change_requested"],
+)
+def test_every_template_escapes_user_input(message: OutgoingEmail) -> None:
+    assert "<script>" not in message.html_body
+    assert "&lt;script&gt;" in message.html_body
+    assert "\n" not in message.subject and "script" not in message.subject
+    assert message.text_body and message.html_body.startswith("<!doctype html>")
+    assert to_mime(message, sender="Authflow <no-reply@example.com>")["Bcc"] is None

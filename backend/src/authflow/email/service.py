@@ -10,10 +10,11 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from enum import StrEnum
+from typing import cast
 from urllib.parse import urlencode
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from authflow.config import Settings
 from authflow.email import templates
@@ -23,9 +24,14 @@ from authflow.kit.clock import utc_now
 from authflow.kit.tokens import new_token, token_hash
 from authflow.models import EmailToken, User
 
+_tokens = cast(Table, EmailToken.__table__)
+_users = cast(Table, User.__table__)
+
 
 class Purpose(StrEnum):
     verify_email = "verify_email"
+    reset_password = "reset_password"
+    change_email = "change_email"
 
 
 def _token_error(code: ErrorCode, detail: str) -> AppError:
@@ -56,6 +62,44 @@ async def issue_token(
     return token
 
 
+def _ensure_usable(row: EmailToken | None, purpose: Purpose) -> EmailToken:
+    if row is None or row.purpose != purpose.value:
+        raise invalid_token()
+    if row.used_at is not None:
+        raise _token_error(ErrorCode.EMAIL_TOKEN_USED, "This link has already been used.")
+    if row.expires_at <= utc_now():
+        raise _token_error(ErrorCode.EMAIL_TOKEN_EXPIRED, "This link has expired.")
+    return row
+
+
+def _ensure_not_voided(row: EmailToken, user: User | None) -> User:
+    # A password change voids every link issued before it.
+    if user is None or user.password_changed_at > row.created_at:
+        raise invalid_token()
+    return user
+
+
+async def peek_token(
+    conn: AsyncConnection, *, token: str, purpose: Purpose
+) -> tuple[EmailToken, User]:
+    """Check a token without spending it (one autocommit query, no locks): for flows that
+    must do slow work, such as hashing a new password, before they spend it."""
+    found = (
+        await conn.execute(
+            select(_tokens, _users)
+            .join(_users, _users.c.id == _tokens.c.user_id)
+            .where(_tokens.c.token_hash == token_hash(token))
+        )
+    ).one_or_none()
+    if found is None:
+        raise invalid_token()
+    mapping = found._mapping
+    row = EmailToken(**{c.key: mapping[_tokens.c[c.key]] for c in _tokens.columns})
+    user = User(**{c.key: mapping[_users.c[c.key]] for c in _users.columns})
+    _ensure_usable(row, purpose)
+    return row, _ensure_not_voided(row, user)
+
+
 async def consume_token(
     session: AsyncSession, *, token: str, purpose: Purpose
 ) -> tuple[EmailToken, User]:
@@ -66,17 +110,9 @@ async def consume_token(
             select(EmailToken).where(EmailToken.token_hash == token_hash(token)).with_for_update()
         )
     ).scalar_one_or_none()
-    if row is None or row.purpose != purpose.value:
-        raise invalid_token()
-    if row.used_at is not None:
-        raise _token_error(ErrorCode.EMAIL_TOKEN_USED, "This link has already been used.")
-    now = utc_now()
-    if row.expires_at <= now:
-        raise _token_error(ErrorCode.EMAIL_TOKEN_EXPIRED, "This link has expired.")
-    user = await session.get(User, row.user_id, with_for_update=True)
-    if user is None or user.password_changed_at > row.created_at:
-        raise invalid_token()
-    row.used_at = now
+    row = _ensure_usable(row, purpose)
+    user = _ensure_not_voided(row, await session.get(User, row.user_id, with_for_update=True))
+    row.used_at = utc_now()
     await session.flush()
     return row, user
 
@@ -114,6 +150,33 @@ async def verify_email(session: AsyncSession, *, token: str) -> User:
     return user
 
 
+async def seconds_until_allowed(
+    session: AsyncSession, *, user_id: uuid.UUID, purpose: Purpose, settings: Settings
+) -> int:
+    """0 if a new link of this purpose may go to this user now, else the seconds to wait."""
+    last = (
+        await session.execute(
+            select(func.max(EmailToken.created_at)).where(
+                EmailToken.user_id == user_id, EmailToken.purpose == purpose.value
+            )
+        )
+    ).scalar_one()
+    interval = timedelta(seconds=settings.email_resend_interval_seconds)
+    now = utc_now()
+    if last is None or now - last >= interval:
+        return 0
+    return int((last + interval - now).total_seconds()) + 1
+
+
+def too_soon(wait: int) -> AppError:
+    return AppError(
+        ErrorCode.TOO_MANY_REQUESTS,
+        f"A message was sent moments ago; try again in {wait} seconds.",
+        429,
+        headers={"Retry-After": str(wait)},
+    )
+
+
 async def resend_verification(
     session: AsyncSession, *, user_id: uuid.UUID, settings: Settings
 ) -> None:
@@ -122,22 +185,10 @@ async def resend_verification(
         raise AppError(ErrorCode.NO_EMAIL_ADDRESS, "This account has no email address.", 409)
     if user.is_verified:
         raise AppError(ErrorCode.EMAIL_ALREADY_VERIFIED, "This address is already verified.", 409)
-    last = (
-        await session.execute(
-            select(func.max(EmailToken.created_at)).where(
-                EmailToken.user_id == user.id, EmailToken.purpose == Purpose.verify_email.value
-            )
-        )
-    ).scalar_one()
-    interval = timedelta(seconds=settings.verification_resend_interval_seconds)
-    now = utc_now()
-    if last is not None and now - last < interval:
-        wait = int((last + interval - now).total_seconds()) + 1
-        raise AppError(
-            ErrorCode.TOO_MANY_REQUESTS,
-            f"A message was sent moments ago; try again in {wait} seconds.",
-            429,
-            headers={"Retry-After": str(wait)},
-        )
+    wait = await seconds_until_allowed(
+        session, user_id=user.id, purpose=Purpose.verify_email, settings=settings
+    )
+    if wait:
+        raise too_soon(wait)
     # Older links stay valid until they expire: the user may open whichever arrives.
     await send_verification(session, user=user, settings=settings)

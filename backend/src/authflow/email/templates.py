@@ -28,6 +28,106 @@ def _html(
     )
 
 
+def password_reset(
+    *, product: str, to_address: str, username: str, link: str, valid_minutes: int
+) -> OutgoingEmail:
+    subject = f"Reset your {product} password"
+    text = (
+        f"Hello {username},\n\n"
+        f"Someone asked to reset the password of your {product} account. To choose a new "
+        f"password, open the link below. It is valid for {valid_minutes} minutes and works "
+        f"once.\n\n{link}\n\n"
+        "Setting a new password signs you out everywhere. If you did not ask for this, "
+        "ignore this message: your password stays as it is.\n"
+    )
+    html = _html(
+        subject,
+        [
+            f"Hello {escape(username)},",
+            f"Someone asked to reset the password of your {escape(product)} account. The link "
+            f"is valid for {valid_minutes} minutes and works once.",
+            "Setting a new password signs you out everywhere.",
+        ],
+        ("Choose a new password", link),
+        "If you did not ask for this, ignore this message: your password stays as it is.",
+    )
+    return OutgoingEmail(to_address=to_address, subject=subject, text_body=text, html_body=html)
+
+
+def password_changed(
+    *, product: str, to_address: str, username: str, when: str, reset_link: str
+) -> OutgoingEmail:
+    subject = f"Your {product} password was changed"
+    text = (
+        f"Hello {username},\n\n"
+        f"The password of your {product} account was changed on {when}.\n\n"
+        "If this was you, there is nothing to do. If it was not, reset your password now "
+        f"and review your sessions:\n\n{reset_link}\n"
+    )
+    html = _html(
+        subject,
+        [
+            f"Hello {escape(username)},",
+            f"The password of your {escape(product)} account was changed on {escape(when)}.",
+            "If this was you, there is nothing to do. If it was not, reset your password now.",
+        ],
+        ("Reset password", reset_link),
+    )
+    return OutgoingEmail(to_address=to_address, subject=subject, text_body=text, html_body=html)
+
+
+def confirm_email_change(
+    *, product: str, to_address: str, username: str, link: str, valid_minutes: int
+) -> OutgoingEmail:
+    subject = f"Confirm your new email address for {product}"
+    text = (
+        f"Hello {username},\n\n"
+        f"You asked to use this address for your {product} account. Confirm it by opening "
+        f"the link below. It is valid for {valid_minutes} minutes and works once.\n\n{link}\n\n"
+        "Until you do, your account keeps its current address. If you did not ask for "
+        "this, ignore this message.\n"
+    )
+    html = _html(
+        subject,
+        [
+            f"Hello {escape(username)},",
+            f"You asked to use this address for your {escape(product)} account. The link is "
+            f"valid for {valid_minutes} minutes and works once.",
+            "Until you confirm, your account keeps its current address.",
+        ],
+        ("Confirm new address", link),
+        "If you did not ask for this, ignore this message.",
+    )
+    return OutgoingEmail(to_address=to_address, subject=subject, text_body=text, html_body=html)
+
+
+def email_change_requested(
+    *, product: str, to_address: str, username: str, new_address: str, account_link: str
+) -> OutgoingEmail:
+    subject = f"A change of email address was requested for {product}"
+    text = (
+        f"Hello {username},\n\n"
+        f"Someone signed in to your {product} account asked to change its email address "
+        f"to {new_address}. The change happens only when the link sent to that address is "
+        "opened.\n\n"
+        "If this was you, there is nothing to do. If it was not, change your password and "
+        f"sign out your other sessions now:\n\n{account_link}\n"
+    )
+    html = _html(
+        subject,
+        [
+            f"Hello {escape(username)},",
+            f"Someone signed in to your {escape(product)} account asked to change its email "
+            f"address to <strong>{escape(new_address)}</strong>. The change happens only "
+            "when the link sent to that address is opened.",
+            "If this was you, there is nothing to do. If it was not, change your password "
+            "and sign out your other sessions now.",
+        ],
+        ("Review your account", account_link),
+    )
+    return OutgoingEmail(to_address=to_address, subject=subject, text_body=text, html_body=html)
+
+
 def verify_email(
     *, product: str, to_address: str, username: str, link: str, valid_hours: int
 ) -> OutgoingEmail:

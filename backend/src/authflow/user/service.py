@@ -34,6 +34,31 @@ def _taken(field: str) -> AppError:
     )
 
 
+def require_acceptable_password(
+    password: str,
+    *,
+    settings: Settings,
+    username: str | None,
+    email: str | None,
+    field: str = "password",
+) -> None:
+    """The password policy, as a 422 naming ``field``."""
+    problem = check_password(
+        password,
+        min_length=settings.password_min_length,
+        max_length=settings.password_max_length,
+        username=username,
+        email=email,
+    )
+    if problem is not None:
+        raise AppError(
+            problem.code,
+            problem.message,
+            422,
+            errors=[FieldError(field=field, message=problem.message, code=problem.code)],
+        )
+
+
 class UserService:
     async def create(
         self,
@@ -46,20 +71,7 @@ class UserService:
         settings: Settings,
         hasher: PasswordHasher,
     ) -> User:
-        problem = check_password(
-            password,
-            min_length=settings.password_min_length,
-            max_length=settings.password_max_length,
-            username=username,
-            email=email,
-        )
-        if problem is not None:
-            raise AppError(
-                problem.code,
-                problem.message,
-                422,
-                errors=[FieldError(field="password", message=problem.message, code=problem.code)],
-            )
+        require_acceptable_password(password, settings=settings, username=username, email=email)
         username_key = identifier_key(username)
         email_key = identifier_key(email) if email else None
         # Hash before the first query: the request's transaction (and its pooled

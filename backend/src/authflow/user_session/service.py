@@ -81,5 +81,20 @@ class UserSessionService:
         )
         return len(result.scalars().all())
 
+    async def revoke_all(
+        self,
+        session: AsyncSession,
+        *,
+        user_id: uuid.UUID,
+        reason: str,
+        keep: uuid.UUID | None = None,
+    ) -> None:
+        """End every live session of a user, except ``keep`` if given."""
+        await session.execute(
+            update(UserSession)
+            .where(*_live(user_id), *([UserSession.id != keep] if keep else []))
+            .values(revoked_at=utc_now(), revoked_reason=reason)
+        )
+
 
 user_session = UserSessionService()

@@ -53,14 +53,20 @@ export function refreshSession(): Promise<boolean> {
   return refreshInFlight;
 }
 
+const NO_RETRY: ReadonlySet<string> = new Set([
+  "/api/auth/login",
+  "/api/auth/signup",
+  "/api/auth/refresh",
+  "/api/auth/logout",
+]);
+
 export async function apiFetch<T>(path: `/api/${string}`, init: ApiRequestInit = {}): Promise<T> {
   try {
     return await apiFetchOnce<T>(path, init);
   } catch (err) {
-    // An expired access token: renew once and retry. Auth endpoints answer 401 for
-    // their own reasons (bad password) and are never retried.
-    const retriable =
-      err instanceof ApiError && err.status === 401 && !path.startsWith("/api/auth/");
+    // An expired access token: renew once and retry. Sign-in and refresh answer 401
+    // for their own reasons (bad password, dead session) and are never retried.
+    const retriable = err instanceof ApiError && err.status === 401 && !NO_RETRY.has(path);
     if (retriable && (await refreshSession())) return apiFetchOnce<T>(path, init);
     throw err;
   }

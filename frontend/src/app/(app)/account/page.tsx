@@ -1,5 +1,7 @@
 import type { Metadata } from "next";
 
+import { ChangeEmailForm } from "@/components/account/change-email-form";
+import { ChangePasswordForm } from "@/components/account/change-password-form";
 import { VerificationBanner } from "@/components/email/verification-banner";
 import { SessionsList } from "@/components/sessions/sessions-list";
 import { listSessions, requireUser } from "@/lib/dal";
@@ -50,6 +52,21 @@ export default async function AccountPage() {
             </div>
           ))}
         </dl>
+      </section>
+      <section aria-labelledby="email-heading" className="mt-8 rounded-xl bg-white p-6 shadow-sm ring-1 ring-slate-200">
+        <h2 id="email-heading" className="text-lg font-semibold text-slate-900">
+          Email address
+        </h2>
+        <p className="mt-1 text-sm text-slate-600">
+          We send a link to the new address; your address changes when you open it.
+        </p>
+        <ChangeEmailForm currentEmail={user.email} />
+      </section>
+      <section aria-labelledby="password-heading" className="mt-8 rounded-xl bg-white p-6 shadow-sm ring-1 ring-slate-200">
+        <h2 id="password-heading" className="text-lg font-semibold text-slate-900">
+          Password
+        </h2>
+        <ChangePasswordForm username={user.username} email={user.email} />
       </section>
       <section aria-labelledby="sessions-heading" className="mt-8 rounded-xl bg-white p-6 shadow-sm ring-1 ring-slate-200">
         <h2 id="sessions-heading" className="text-lg font-semibold text-slate-900">

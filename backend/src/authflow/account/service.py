@@ -1,0 +1,322 @@
+"""Password and address changes: forgot/reset, change password, change email.
+
+Slow work (hashing) happens before the request's transaction starts, so no pooled
+connection waits on the hasher; the change itself is one transaction that also queues
+the messages it causes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from authflow.auth.service import AuthUser
+from authflow.config import Settings
+from authflow.email import templates
+from authflow.email.outbox import enqueue
+from authflow.email.service import (
+    Purpose,
+    consume_token,
+    invalid_token,
+    issue_token,
+    peek_token,
+    seconds_until_allowed,
+    too_soon,
+    web_link,
+)
+from authflow.errors import AppError, ErrorCode, FieldError
+from authflow.kit.clock import utc_now
+from authflow.kit.deferred import Deferred
+from authflow.kit.passwords import PasswordHasher
+from authflow.kit.text import identifier_key
+from authflow.models import User
+from authflow.user.service import require_acceptable_password
+from authflow.user_session.service import user_session as user_session_service
+
+_users = cast(Table, User.__table__)
+
+
+def _wrong_current_password() -> AppError:
+    return AppError(
+        ErrorCode.CURRENT_PASSWORD_INCORRECT,
+        "The current password is not correct.",
+        400,
+        errors=[FieldError(field="current_password", message="Not correct", code="incorrect")],
+    )
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def _check_current_password(
+    lookup: AsyncEngine, hasher: PasswordHasher, *, user_id: uuid.UUID, password: str
+) -> None:
+    async with lookup.connect() as conn:
+        stored = (
+            await conn.execute(select(_users.c.hashed_password).where(_users.c.id == user_id))
+        ).scalar_one_or_none()
+    ok, _ = await hasher.verify_and_update(password, stored)
+    if not ok:
+        raise _wrong_current_password()
+
+
+async def _set_password(
+    session: AsyncSession, user: User, hashed: str, *, settings: Settings
+) -> datetime:
+    now = utc_now()
+    user.hashed_password = hashed
+    # Voids every email link issued before now (see email.service).
+    user.password_changed_at = now
+    user.failed_login_count = 0
+    if user.email is not None:
+        await enqueue(
+            session,
+            templates.password_changed(
+                product=settings.product_name,
+                to_address=user.email,
+                username=user.username,
+                when=_when(now),
+                reset_link=f"{settings.web_origin.rstrip('/')}/forgot-password",
+            ),
+            kind="password_changed",
+        )
+    return now
+
+
+# Forgot and reset
+
+
+async def request_password_reset(
+    *,
+    email: str,
+    lookup: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    deferred: Deferred,
+    settings: Settings,
+) -> None:
+    """Send a reset link if an active account uses ``email``. The caller's answer and its
+    timing are the same either way: the request does one indexed lookup, and whatever
+    follows from its result runs after the response."""
+    async with lookup.connect() as conn:
+        user_id = (
+            await conn.execute(
+                select(_users.c.id).where(
+                    _users.c.email_key == identifier_key(email), _users.c.is_active.is_(True)
+                )
+            )
+        ).scalar_one_or_none()
+    if user_id is not None:
+        deferred.spawn(
+            _send_reset_link(sessionmaker, user_id=user_id, settings=settings),
+            name="password-reset-link",
+        )
+
+
+async def _send_reset_link(
+    sessionmaker: async_sessionmaker[AsyncSession], *, user_id: uuid.UUID, settings: Settings
+) -> None:
+    async with sessionmaker() as session, session.begin():
+        user = await session.get(User, user_id, with_for_update=True)
+        if user is None or not user.is_active or user.email is None:
+            return
+        if await seconds_until_allowed(
+            session, user_id=user.id, purpose=Purpose.reset_password, settings=settings
+        ):
+            # Nobody to tell: the requester gets the same answer whatever happens here.
+            return
+        token = await issue_token(
+            session,
+            user=user,
+            purpose=Purpose.reset_password,
+            email=user.email,
+            ttl=timedelta(minutes=settings.password_reset_ttl_minutes),
+        )
+        await enqueue(
+            session,
+            templates.password_reset(
+                product=settings.product_name,
+                to_address=user.email,
+                username=user.username,
+                link=web_link(settings, "/reset-password", token),
+                valid_minutes=settings.password_reset_ttl_minutes,
+            ),
+            kind=Purpose.reset_password.value,
+        )
+
+
+async def reset_password(
+    session: AsyncSession,
+    *,
+    token: str,
+    password: str,
+    lookup: AsyncEngine,
+    hasher: PasswordHasher,
+    settings: Settings,
+) -> None:
+    """Set a new password with a reset link, and end every session of the user."""
+    # Checked first without spending it, so a dead link costs no hashing and the
+    # policy can compare the password with this user's name and address.
+    async with lookup.connect() as conn:
+        _, peeked = await peek_token(conn, token=token, purpose=Purpose.reset_password)
+    require_acceptable_password(
+        password, settings=settings, username=peeked.username, email=peeked.email
+    )
+    hashed = await hasher.hash(password)
+    row, user = await consume_token(session, token=token, purpose=Purpose.reset_password)
+    if user.email != row.email or not user.is_active:
+        # The link went to an address the account no longer has, or the account was
+        # disabled since: it proves nothing now.
+        raise invalid_token()
+    await _set_password(session, user, hashed, settings=settings)
+    # Opening the link proved the address.
+    user.is_verified = True
+    await user_session_service.revoke_all(session, user_id=user.id, reason="password_reset")
+
+
+# Change password
+
+
+async def change_password(
+    session: AsyncSession,
+    *,
+    current_user: AuthUser,
+    current_password: str,
+    new_password: str,
+    lookup: AsyncEngine,
+    hasher: PasswordHasher,
+    settings: Settings,
+) -> None:
+    """Change the password of the signed-in user and end their other sessions."""
+    await _check_current_password(
+        lookup, hasher, user_id=current_user.id, password=current_password
+    )
+    if new_password == current_password:
+        raise AppError(
+            ErrorCode.PASSWORD_UNCHANGED,
+            "The new password must differ from the current one.",
+            422,
+            errors=[
+                FieldError(field="new_password", message="Same as the current one", code="same")
+            ],
+        )
+    require_acceptable_password(
+        new_password,
+        settings=settings,
+        username=current_user.username,
+        email=current_user.email,
+        field="new_password",
+    )
+    hashed = await hasher.hash(new_password)
+    user = await session.get(User, current_user.id, with_for_update=True)
+    assert user is not None  # the live-session lookup just found it
+    await _set_password(session, user, hashed, settings=settings)
+    await user_session_service.revoke_all(
+        session, user_id=user.id, reason="password_changed", keep=current_user.session_id
+    )
+
+
+# Change email
+
+
+async def request_email_change(
+    session: AsyncSession,
+    *,
+    current_user: AuthUser,
+    current_password: str,
+    new_email: str,
+    lookup: AsyncEngine,
+    hasher: PasswordHasher,
+    settings: Settings,
+) -> None:
+    """Send a confirmation link to the new address and a notice to the old one. The
+    address changes only when the link is opened."""
+    await _check_current_password(
+        lookup, hasher, user_id=current_user.id, password=current_password
+    )
+    new_key = identifier_key(new_email)
+    if current_user.email is not None and identifier_key(current_user.email) == new_key:
+        raise AppError(
+            ErrorCode.EMAIL_UNCHANGED,
+            "This is already your address.",
+            422,
+            errors=[FieldError(field="new_email", message="Already your address", code="same")],
+        )
+    user = await session.get(User, current_user.id, with_for_update=True)
+    assert user is not None
+    wait = await seconds_until_allowed(
+        session, user_id=user.id, purpose=Purpose.change_email, settings=settings
+    )
+    if wait:
+        raise too_soon(wait)
+    await _ensure_address_free(session, new_key, user_id=user.id)
+    token = await issue_token(
+        session,
+        user=user,
+        purpose=Purpose.change_email,
+        email=new_email,
+        ttl=timedelta(minutes=settings.email_change_ttl_minutes),
+    )
+    await enqueue(
+        session,
+        templates.confirm_email_change(
+            product=settings.product_name,
+            to_address=new_email,
+            username=user.username,
+            link=web_link(settings, "/confirm-email-change", token),
+            valid_minutes=settings.email_change_ttl_minutes,
+        ),
+        kind=Purpose.change_email.value,
+    )
+    if user.email is not None:
+        await enqueue(
+            session,
+            templates.email_change_requested(
+                product=settings.product_name,
+                to_address=user.email,
+                username=user.username,
+                new_address=new_email,
+                account_link=f"{settings.web_origin.rstrip('/')}/account",
+            ),
+            kind="email_change_requested",
+        )
+
+
+async def _ensure_address_free(session: AsyncSession, key: str, *, user_id: uuid.UUID) -> None:
+    taken = (
+        await session.execute(
+            select(_users.c.id).where(_users.c.email_key == key, _users.c.id != user_id)
+        )
+    ).first()
+    if taken is not None:
+        raise _address_taken()
+
+
+def _address_taken() -> AppError:
+    return AppError(
+        ErrorCode.EMAIL_TAKEN,
+        "An account with this email address already exists.",
+        409,
+        errors=[FieldError(field="new_email", message="Already in use", code="taken")],
+    )
+
+
+async def confirm_email_change(session: AsyncSession, *, token: str) -> User:
+    row, user = await consume_token(session, token=token, purpose=Purpose.change_email)
+    key = identifier_key(row.email)
+    # Checked again: someone may have taken the address since the link was sent. The
+    # link stays unspent (the transaction rolls back), so it works if the address frees.
+    await _ensure_address_free(session, key, user_id=user.id)
+    try:
+        async with session.begin_nested():
+            user.email = row.email
+            user.email_key = key
+            user.is_verified = True
+    except IntegrityError:
+        raise _address_taken() from None
+    return user
