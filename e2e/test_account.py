@@ -119,6 +119,8 @@ def test_change_password_signs_out_the_other_browser(
     expect(other).to_have_url(re.compile(r"/account$"))
 
     page.reload()
+    sessions = page.get_by_role("region", name="Where you're signed in")
+    expect(sessions.get_by_role("listitem")).to_have_count(2)
     form = page.get_by_role("region", name="Password")
     form.get_by_label("Current password").fill("not my password")
     form.get_by_label("New password").fill(NEW_PASSWORD)
@@ -127,6 +129,8 @@ def test_change_password_signs_out_the_other_browser(
     form.get_by_label("Current password").fill(PASSWORD)
     form.get_by_role("button", name="Change password").click()
     expect(form.get_by_role("status")).to_contain_text("Password changed")
+    # The list shows only this browser now.
+    expect(sessions.get_by_role("listitem")).to_have_count(1)
     check_accessibility(page, "account-password-changed")
     wait_for_subject(stack, f"{username}@example.com", "password was changed")
 

@@ -72,7 +72,9 @@ export default async function AccountPage() {
         <h2 id="sessions-heading" className="text-lg font-semibold text-slate-900">
           Where you&apos;re signed in
         </h2>
-        <SessionsList initialSessions={sessions} />
+        {/* Keyed by the ids so a refresh after a change (password changed, others signed out)
+            shows the list anew rather than the client's earlier copy. */}
+        <SessionsList key={sessions.map((s) => s.id).join()} initialSessions={sessions} />
       </section>
     </>
   );
