@@ -58,14 +58,22 @@ class Mailbox:
         self.messages.append(parsed)
         return "250 OK"
 
-    def wait_for(self, address: str, count: int = 1, timeout: float = 15) -> EmailMessage:
+    def to(self, address: str, subject: str = "") -> list[EmailMessage]:
+        """Messages to ``address`` whose subject contains ``subject``."""
+        return [m for m in self.messages if m["To"] == address and subject in m["Subject"]]
+
+    def wait_for(
+        self, address: str, count: int = 1, timeout: float = 15, *, subject: str = ""
+    ) -> EmailMessage:
+        """The ``count``-th message to ``address`` (of those whose subject contains
+        ``subject``): one account gets several kinds of message, so filter by subject."""
         deadline = time.monotonic() + timeout
         while True:
-            sent = [m for m in self.messages if m["To"] == address]
+            sent = self.to(address, subject)
             if len(sent) >= count:
                 return sent[count - 1]
             if time.monotonic() > deadline:
-                raise AssertionError(f"no email to {address} within {timeout}s")
+                raise AssertionError(f"no email to {address} ({subject!r}) within {timeout}s")
             time.sleep(0.1)
 
     @staticmethod
@@ -162,6 +170,10 @@ def stack() -> Iterator[Stack]:
             "AUTHFLOW_SMTP_PORT": str(smtp.port),
             "AUTHFLOW_SMTP_SECURITY": "none",
             "AUTHFLOW_OUTBOX_POLL_SECONDS": "0.1",
+            # The web app's server forwards the browser's address (as in production).
+            "AUTHFLOW_TRUSTED_PROXIES": "127.0.0.1,::1",
+            # Every browser test signs up from this one address.
+            "AUTHFLOW_SIGNUP_PER_IP_PER_HOUR": "100000",
         }
         subprocess.run(
             [PYTHON, "-m", "alembic", "upgrade", "head"], cwd=ROOT / "backend", env=env, check=True
@@ -184,6 +196,8 @@ def stack() -> Iterator[Stack]:
                         # The web app's rewrite forwards whatever X-Forwarded-For the
                         # browser sent; never take the client address from it.
                         "--no-proxy-headers",
+                        # The API logs each request itself (JSON, with its request id).
+                        "--no-access-log",
                     ],
                     env=env,
                     stdout=api_log,

@@ -18,7 +18,9 @@ def test_sign_up_then_confirm_the_address_from_the_email(page: Page, stack: Stac
     expect(banner).to_be_visible()
     check_accessibility(page, "account-unconfirmed")
 
-    message = stack.mailbox.wait_for(f"{username}@example.com")
+    message = stack.mailbox.wait_for(
+        f"{username}@example.com", subject="Confirm your email address"
+    )
     link = stack.mailbox.link(message, "/verify-email")
     page.goto(link)
     expect(page.get_by_role("heading", level=1)).to_have_text("Confirm your email address")

@@ -1,9 +1,10 @@
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from "jose";
 import { NextResponse, type NextRequest } from "next/server";
 
+import { contentSecurityPolicy, newNonce } from "@/lib/csp";
 import { apiBaseUrl } from "@/lib/env";
 
-// Route guard in front of protected pages. It checks the access cookie's
+// Route guard in front of protected pages, and the Content-Security-Policy of every page. It checks the access cookie's
 // signature against the API's published keys (JWKS, cached), so a forged or
 // expired cookie never reaches a page; it does not know about revocation, so
 // the real check stays `requireUser()` in src/lib/dal.ts, which asks the API.
@@ -78,12 +79,26 @@ function redirectToSignIn(request: NextRequest): NextResponse {
   return NextResponse.redirect(url);
 }
 
-export async function proxy(request: NextRequest) {
-  const token = request.cookies.get(ACCESS_COOKIE)?.value;
-  if (!token || token.length > 4096) return redirectToSignIn(request);
+const PROTECTED = ["/account", "/notes"];
 
-  if (await isRejected(token)) return redirectToSignIn(request);
-  return NextResponse.next();
+function isProtected(pathname: string): boolean {
+  return PROTECTED.some((prefix) => pathname === prefix || pathname.startsWith(`${prefix}/`));
+}
+
+export async function proxy(request: NextRequest) {
+  if (isProtected(request.nextUrl.pathname)) {
+    const token = request.cookies.get(ACCESS_COOKIE)?.value;
+    if (!token || token.length > 4096) return redirectToSignIn(request);
+    if (await isRejected(token)) return redirectToSignIn(request);
+  }
+  // Every page gets a policy with a nonce of its own: Next reads it from the request
+  // header and puts it on the scripts it renders.
+  const policy = contentSecurityPolicy(newNonce(), process.env.NODE_ENV === "development");
+  const headers = new Headers(request.headers);
+  headers.set("Content-Security-Policy", policy);
+  const response = NextResponse.next({ request: { headers } });
+  response.headers.set("Content-Security-Policy", policy);
+  return response;
 }
 
 // Prefetches (the router fetching a linked page ahead of a click) skip the proxy:
@@ -102,6 +117,14 @@ export const config = {
     },
     {
       source: "/notes/:path*",
+      missing: [
+        { type: "header", key: "next-router-prefetch" },
+        { type: "header", key: "purpose", value: "prefetch" },
+      ],
+    },
+    // Every other page, for its Content-Security-Policy; not the API, not static files.
+    {
+      source: "/((?!api/|_next/static|_next/image|favicon.ico|icon.svg|account|notes).*)",
       missing: [
         { type: "header", key: "next-router-prefetch" },
         { type: "header", key: "purpose", value: "prefetch" },

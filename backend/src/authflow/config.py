@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from authflow.kit.server_secret import MIN_SECRET_LENGTH
 
@@ -64,6 +72,11 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
 
+    # Logs (authflow.logs) go to stderr: `json`, one object per line, or `text` for people.
+    # Unset: text in development, json everywhere else.
+    log_format: Literal["json", "text"] | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
     # Email. Messages go through the outbox table; a worker in each API process sends
     # them with this backend: `console` logs them (development), `smtp` sends them.
     product_name: str = Field(default="Authflow", min_length=1, max_length=100)
@@ -90,11 +103,54 @@ class Settings(BaseSettings):
     # this often, so nobody can flood an inbox through us.
     email_resend_interval_seconds: int = Field(default=60, ge=0, le=3600)
 
+    # Throttling (see authflow.throttle). State lives in PostgreSQL unless REDIS_URL is set.
+    redis_url: Annotated[
+        str | None, Field(validation_alias=AliasChoices("REDIS_URL", "AUTHFLOW_REDIS_URL"))
+    ] = None
+    # Failures allowed before the progressive delay starts, per key.
+    login_free_failures_per_pair: int = Field(default=5, ge=1, le=1000)
+    login_free_failures_per_account: int = Field(default=10, ge=1, le=1000)
+    login_free_failures_per_ip: int = Field(default=50, ge=1, le=100_000)
+    token_free_failures_per_ip: int = Field(default=20, ge=1, le=100_000)
+    # Then each attempt waits base * 2**(n - free) seconds, at most max.
+    throttle_base_delay_seconds: float = Field(default=1.0, gt=0, le=60)
+    throttle_max_delay_seconds: int = Field(default=900, ge=1, le=86400)
+    # NIST 800-63B 5.2.2: at most 100; then only a password reset (or an admin) unlocks.
+    login_max_consecutive_failures: int = Field(default=100, ge=10, le=100)
+    signup_per_ip_per_hour: int = Field(default=20, ge=1, le=100_000)
+    forgot_password_per_ip_per_hour: int = Field(default=20, ge=1, le=100_000)
+    refresh_per_ip_per_minute: int = Field(default=120, ge=1, le=100_000)
+    # Audit events older than this are deleted (hourly, by every API process).
+    audit_retention_days: int = Field(default=365, ge=1, le=3650)
+    # Proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated),
+    # such as the web app's server. Anything else's X-Forwarded-For is ignored.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     @field_validator("database_url")
     @classmethod
     def _postgresql_only(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(POSTGRES_URL_PREFIXES):
             raise ValueError("DATABASE_URL must be a postgresql:// URL")
+        return value
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str):
+            return value.upper() if info.field_name == "log_level" else value.lower()
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for item in value:
+                try:
+                    ipaddress.ip_network(str(item), strict=False)
+                except ValueError:
+                    raise ValueError(f"not an IP address or network: {item!r}") from None
         return value
 
     @field_validator("secret_key")

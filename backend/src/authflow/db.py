@@ -25,6 +25,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # with the server fails one request (503) and invalidates the pool, so the next
         # request reconnects.
         pool_timeout=10,
+        # Errors name the statement but not its values (emails, hashes): the 503 and 500
+        # paths log the exception.
+        hide_parameters=True,
     )
 
 

@@ -15,6 +15,7 @@ from authflow.config import Settings
 from authflow.kit.deferred import Deferred
 from authflow.kit.jwt import KeyRing
 from authflow.kit.passwords import PasswordHasher
+from authflow.throttle.service import Throttle
 
 
 async def get_settings(request: Request) -> Settings:
@@ -47,6 +48,11 @@ async def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]
     return maker
 
 
+async def get_throttle(request: Request) -> Throttle:
+    throttle: Throttle = request.app.state.throttle
+    return throttle
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
 KeysDep = Annotated[KeyRing, Depends(get_keys)]
@@ -55,3 +61,4 @@ AutocommitEngineDep = Annotated[AsyncEngine, Depends(get_autocommit_engine)]
 DeferredDep = Annotated[Deferred, Depends(get_deferred)]
 # For work that opens its own transactions (deferred work runs after the request's is over).
 SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
+ThrottleDep = Annotated[Throttle, Depends(get_throttle)]

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 import asyncpg
+import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -37,17 +38,20 @@ class ErrorCode(StrEnum):
     CROSS_ORIGIN_REQUEST = "CROSS_ORIGIN_REQUEST"
     CSRF_TOKEN_INVALID = "CSRF_TOKEN_INVALID"
     DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+    THROTTLE_UNAVAILABLE = "THROTTLE_UNAVAILABLE"
     EMAIL_TOKEN_INVALID = "EMAIL_TOKEN_INVALID"
     EMAIL_TOKEN_EXPIRED = "EMAIL_TOKEN_EXPIRED"
     EMAIL_TOKEN_USED = "EMAIL_TOKEN_USED"
     EMAIL_ALREADY_VERIFIED = "EMAIL_ALREADY_VERIFIED"
     NO_EMAIL_ADDRESS = "NO_EMAIL_ADDRESS"
     TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS"
+    LOGIN_LOCKED = "LOGIN_LOCKED"
     CURRENT_PASSWORD_INCORRECT = "CURRENT_PASSWORD_INCORRECT"
     PASSWORD_UNCHANGED = "PASSWORD_UNCHANGED"
     EMAIL_UNCHANGED = "EMAIL_UNCHANGED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     HTTP_ERROR = "HTTP_ERROR"
+    OUTBOX_MESSAGE_NOT_FOUND = "OUTBOX_MESSAGE_NOT_FOUND"
 
 
 # What asyncpg raises, unwrapped, when the server is gone or going (shutdown, restart,
@@ -172,12 +176,26 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers) if exc.headers else None
         return error_json(code, str(exc.detail), exc.status_code, headers)
 
+    # Starlette runs this one outside every middleware; authflow.access_log answers the
+    # same way from inside them, so what the client gets has the security headers.
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        if is_database_unavailable(exc):
-            logger.warning("database unavailable: %s", exc)
-            return error_json(
-                ErrorCode.DATABASE_UNAVAILABLE, "The service is temporarily unavailable", 503
-            )
-        logger.exception("unhandled error")
-        return error_json(ErrorCode.INTERNAL_ERROR, "Internal server error", 500)
+        return unexpected_error(exc)
+
+
+def unexpected_error(exc: Exception) -> JSONResponse:
+    """The answer to an exception nothing handled: 503 when a backing service is down,
+    else a logged 500."""
+    if is_database_unavailable(exc):
+        logger.warning("database unavailable: %s", exc)
+        return error_json(
+            ErrorCode.DATABASE_UNAVAILABLE, "The service is temporarily unavailable", 503
+        )
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        # Throttling fails closed: without its counters nothing may guess passwords.
+        logger.warning("throttle store unavailable: %s", exc)
+        return error_json(
+            ErrorCode.THROTTLE_UNAVAILABLE, "The service is temporarily unavailable", 503
+        )
+    logger.error("unhandled error", exc_info=exc)
+    return error_json(ErrorCode.INTERNAL_ERROR, "Internal server error", 500)

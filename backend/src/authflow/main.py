@@ -5,19 +5,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from authflow import logs
+from authflow.access_log import AccessLogMiddleware
 from authflow.account.router import router as account_router
+from authflow.api_docs import install_docs
+from authflow.audit import service as audit_service
+from authflow.audit.router import router as audit_router
+from authflow.audit.service import EventKind
 from authflow.auth.router import router as auth_router
 from authflow.auth.router import token_router
+from authflow.auth.service import ClientInfo
 from authflow.body_limit import BodySizeLimitMiddleware
-from authflow.config import Settings
+from authflow.config import Environment, Settings
 from authflow.db import autocommit, create_engine, create_sessionmaker
+from authflow.dev_mailbox.router import router as dev_mailbox_router
 from authflow.email.backends import backend_for
 from authflow.email.router import router as email_router
 from authflow.email.worker import OutboxWorker
@@ -30,13 +39,19 @@ from authflow.kit.passwords import PasswordHasher
 from authflow.kit.server_secret import ServerSecret, load_or_create_dev_secret
 from authflow.note.router import router as note_router
 from authflow.origin_check import OriginCheckMiddleware
+from authflow.security_headers import SecurityHeadersMiddleware
 from authflow.signing_key import service as signing_key_service
 from authflow.system.router import router as system_router
+from authflow.throttle.service import Throttle
+from authflow.throttle.store import PostgresThrottleStore, RedisThrottleStore, ThrottleStore
 from authflow.user.router import router as user_router
 from authflow.user.router import tutorial_router
 from authflow.user_session.router import router as user_session_router
 
 logger = logging.getLogger(__name__)
+# Expired counters mean nothing; deleting them now and then keeps the table small.
+THROTTLE_PURGE_SECONDS = 600
+AUDIT_PURGE_SECONDS = 3600
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -84,8 +99,48 @@ async def _reload_keys_periodically(keys: KeyRing, interval: float) -> None:
             logger.warning("reloading signing keys failed", exc_info=True)
 
 
+def _throttle_store(settings: Settings, engine: AsyncEngine) -> ThrottleStore:
+    if settings.redis_url:
+        return RedisThrottleStore.from_url(settings.redis_url)
+    return PostgresThrottleStore(engine)
+
+
+def _audit_refusal(engine: AsyncEngine) -> Callable[[str, str | None], Awaitable[None]]:
+    async def refused(action: str, ip: str | None) -> None:
+        await audit_service.record_standalone(
+            engine,
+            EventKind.throttled,
+            client=ClientInfo(user_agent=None, ip=ip),
+            detail={"action": action},
+        )
+
+    return refused
+
+
+async def _purge_throttle_periodically(store: ThrottleStore) -> None:
+    while True:
+        await asyncio.sleep(THROTTLE_PURGE_SECONDS)
+        try:
+            await store.purge(now=utc_now())
+        except Exception:
+            logger.warning("purging throttle counters failed", exc_info=True)
+
+
+async def _purge_audit_periodically(engine: AsyncEngine, settings: Settings) -> None:
+    while True:
+        try:
+            await audit_service.purge(
+                engine, older_than=timedelta(days=settings.audit_retention_days), now=utc_now()
+            )
+        except Exception:
+            logger.warning("purging old audit events failed", exc_info=True)
+        await asyncio.sleep(AUDIT_PURGE_SECONDS)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    # Here rather than in the lifespan so that uvicorn's start-up lines are ours already.
+    logs.configure(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -100,6 +155,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 _reload_keys_periodically(app.state.keys, settings.key_reload_seconds)
             )
         ]
+        app.state.throttle = Throttle(
+            _throttle_store(settings, app.state.autocommit_engine),
+            settings,
+            on_refused=_audit_refusal(app.state.autocommit_engine),
+        )
+        tasks.append(asyncio.create_task(_purge_throttle_periodically(app.state.throttle.store)))
+        tasks.append(asyncio.create_task(_purge_audit_periodically(engine, settings)))
         if settings.outbox_worker:
             worker = OutboxWorker(engine, backend_for(settings), settings)
             tasks.append(asyncio.create_task(worker.run()))
@@ -112,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await app.state.deferred.drain()
+            await app.state.throttle.store.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -120,6 +183,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
         redirect_slashes=False,
+        # Our own routes for these, with a CSP each page can live with (authflow.api_docs).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     # The ring reads the keys through the engine the lifespan makes.
@@ -129,6 +195,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(OriginCheckMiddleware, web_origin=settings.web_origin)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Added last, so outermost: every response above (413, 403, a 500) gets an id and the
+    # headers, and the access log times the whole request.
+    app.add_middleware(AccessLogMiddleware, trusted_proxies=settings.trusted_proxies)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts=settings.env not in (Environment.development, Environment.test),
+    )
+    install_docs(app)
     if "env" not in settings.model_fields_set:
         logger.warning(
             "AUTHFLOW_ENV is not set: running in development mode (generated signing key, "
@@ -143,5 +217,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(user_router)
     app.include_router(note_router)
     app.include_router(user_session_router)
+    app.include_router(audit_router)
     app.include_router(system_router)
+    if settings.is_dev and "env" in settings.model_fields_set:
+        # Unauthenticated and shows every link ever sent (see its module): only where
+        # development was asked for, never in a deployment that forgot AUTHFLOW_ENV.
+        app.include_router(dev_mailbox_router)
     return app

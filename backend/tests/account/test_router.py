@@ -19,6 +19,8 @@ from tests.conftest import client_for
 from tests.email.conftest import SmtpServer, link_in, text_of
 
 PASSWORD = "correct horse battery staple"
+# Headers that differ between any two responses.
+PER_REQUEST = ("date", "x-request-id")
 NEW_PASSWORD = "purple elephant skates daily"
 RESET = "Reset your Authflow password"
 CHANGED = "Your Authflow password was changed"
@@ -119,8 +121,8 @@ class TestForgotAndReset:
         for r in answers:
             assert r.status_code == 202
             assert r.content == first.content
-            assert {k: v for k, v in r.headers.items() if k != "date"} == {
-                k: v for k, v in first.headers.items() if k != "date"
+            assert {k: v for k, v in r.headers.items() if k not in PER_REQUEST} == {
+                k: v for k, v in first.headers.items() if k not in PER_REQUEST
             }
         assert await outbox_kinds(engine) == ["reset_password"]
 
@@ -523,3 +525,31 @@ async def test_a_link_acts_on_its_own_user_whoever_opens_it(
         assert (await bob.post("/api/auth/confirm-email-change", json={"token": token})).is_success
         assert (await bob.get("/api/users/me")).json()["email"] == "bob@example.com"
         assert (await alice.get("/api/users/me")).json()["email"] == "alice2@example.com"
+
+
+async def test_the_owner_hears_of_a_sign_up_with_their_address_once_per_interval(
+    mail_app: Any, smtp_server: SmtpServer, engine: AsyncEngine
+) -> None:
+    async with mail_app(smtp_server.port) as app, client_for(app) as c:
+        await signup(c, "owner")
+        for attempt in ("first", "second"):
+            r = await c.post(
+                "/api/auth/signup",
+                json={"username": attempt, "email": "OWNER@example.com", "password": PASSWORD},
+            )
+            assert (r.status_code, r.json()["code"]) == (409, "EMAIL_TAKEN")
+        r = await c.post(
+            "/users/",
+            json={"username": "third", "email": "owner@example.com", "password": PASSWORD},
+        )
+        assert r.status_code == 409
+        # A taken username alone is no attempt on anyone's address.
+        r = await c.post(
+            "/api/auth/signup",
+            json={"username": "owner", "email": "fresh@example.com", "password": PASSWORD},
+        )
+        assert r.json()["code"] == "USERNAME_TAKEN"
+        await app.state.deferred.drain()
+        notice = await smtp_server.mailbox.wait_for("owner@example.com", subject="tried to sign up")
+        assert "/forgot-password" in text_of(notice) and "Hello owner" in text_of(notice)
+    assert (await outbox_kinds(engine)).count("signup_attempt") == 1

@@ -139,8 +139,15 @@ class TestBadCredentials:
         body = responses[0].json()
         assert body["code"] == "LOGIN_BAD_CREDENTIALS"
         assert body["error"] == "invalid_grant"
+        # Apart from the request id, which is each request's own.
         header_sets = {
-            tuple(sorted((k, v) for k, v in r.headers.items() if k != "content-length"))
+            tuple(
+                sorted(
+                    (k, v)
+                    for k, v in r.headers.items()
+                    if k not in ("content-length", "x-request-id")
+                )
+            )
             for r in responses
         }
         assert len(header_sets) == 1
@@ -175,7 +182,9 @@ class TestBrowserLogin:
         )
         assert r.status_code == 200, r.text
         assert r.json()["username"] == "carol"
-        access, refresh, csrf, signed_in = r.headers.get_list("set-cookie")
+        access, refresh, csrf, signed_in, device = r.headers.get_list("set-cookie")
+        # The browser's device cookie (new sign-in notices): tested in tests/device.
+        assert device.startswith("__Host-authflow_device=")
         assert csrf.startswith("__Host-authflow_csrf=")
         assert "httponly" not in csrf.lower()  # read by the page, echoed in a header
         assert signed_in.startswith("__Host-authflow_signed_in=1;")

@@ -1,4 +1,5 @@
 import type { Metadata } from "next";
+import { connection } from "next/server";
 
 import "./globals.css";
 
@@ -7,7 +8,10 @@ export const metadata: Metadata = {
   description: "Authflow: sign up, sign in and manage your account.",
 };
 
-export default function RootLayout({ children }: Readonly<{ children: React.ReactNode }>) {
+export default async function RootLayout({ children }: Readonly<{ children: React.ReactNode }>) {
+  // Rendered per request: each page carries the nonce of its own Content-Security-Policy
+  // (see src/proxy.ts), which a page built ahead of time could not.
+  await connection();
   return (
     <html lang="en">
       <body className="min-h-screen">

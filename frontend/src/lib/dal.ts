@@ -5,7 +5,7 @@ import { redirect } from "next/navigation";
 import { cache } from "react";
 
 import { apiErrorFromResponse } from "@/lib/api/errors";
-import type { NoteRead, SessionRead, UserRead } from "@/lib/api/types";
+import type { ActivityPage, NoteRead, SessionRead, UserRead } from "@/lib/api/types";
 import { apiBaseUrl } from "@/lib/env";
 
 /** The login URL that brings the user back to `path` afterwards. */
@@ -55,4 +55,11 @@ export async function listSessions(path: string): Promise<SessionRead[]> {
   const sessions = await serverGet<SessionRead[]>("/api/sessions");
   if (sessions === null) redirect(loginUrl(path));
   return sessions;
+}
+
+/** The newest security events of the user's account; redirects to login on 401. */
+export async function recentActivity(path: string): Promise<ActivityPage> {
+  const page = await serverGet<ActivityPage>("/api/me/activity?limit=10");
+  if (page === null) redirect(loginUrl(path));
+  return page;
 }

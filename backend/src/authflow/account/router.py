@@ -13,7 +13,7 @@ from authflow.account.schemas import (
     ForgotPasswordResponse,
     ResetPasswordRequest,
 )
-from authflow.auth.dependencies import CurrentUser
+from authflow.auth.dependencies import ClientInfoDep, CurrentUser
 from authflow.db import SessionDep
 from authflow.dependencies import (
     AutocommitEngineDep,
@@ -21,6 +21,7 @@ from authflow.dependencies import (
     HasherDep,
     SessionmakerDep,
     SettingsDep,
+    ThrottleDep,
 )
 from authflow.email.router import TOKEN_ERRORS
 from authflow.email.schemas import EmailTokenRequest, VerifiedResponse
@@ -43,19 +44,25 @@ SIGNED_IN_ERRORS: dict[int | str, dict[str, object]] = {
     "/forgot-password",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ForgotPasswordResponse,
-    responses={422: {"model": ErrorResponse}},
+    responses={422: {"model": ErrorResponse}, 429: {"model": ErrorResponse}},
 )
 async def forgot_password(
     body: ForgotPasswordRequest,
     settings: SettingsDep,
+    throttle: ThrottleDep,
+    client: ClientInfoDep,
     lookup: AutocommitEngineDep,
     sessionmaker: SessionmakerDep,
     deferred: DeferredDep,
 ) -> ForgotPasswordResponse:
     """Email a reset link if an account uses this address. The answer is the same
     whether or not one does."""
+    # Per client address only: a limit per email address would answer differently for
+    # addresses someone is hammering, and the per-user interval already caps the mail.
+    await throttle.limit("forgot-password", ip=client.ip)
     await account_service.request_password_reset(
         email=str(body.email),
+        client=client,
         lookup=lookup,
         sessionmaker=sessionmaker,
         deferred=deferred,
@@ -71,17 +78,23 @@ async def reset_password(
     settings: SettingsDep,
     hasher: HasherDep,
     lookup: AutocommitEngineDep,
+    throttle: ThrottleDep,
+    client: ClientInfoDep,
 ) -> Response:
     """Set a new password with the link from the email. Every session of the account
     ends; the user signs in again with the new password."""
-    await account_service.reset_password(
-        session,
-        token=body.token,
-        password=body.password,
-        lookup=lookup,
-        hasher=hasher,
-        settings=settings,
-    )
+    async with throttle.guarding_token(ip=client.ip):
+        user = await account_service.reset_password(
+            session,
+            token=body.token,
+            client=client,
+            password=body.password,
+            lookup=lookup,
+            hasher=hasher,
+            settings=settings,
+        )
+    # The reset proved the account's address: lift a consecutive-failure lock.
+    await throttle.account_recovered(logins=[name for name in (user.username, user.email) if name])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -89,6 +102,7 @@ async def reset_password(
 async def change_password(
     body: ChangePasswordRequest,
     current_user: CurrentUser,
+    client: ClientInfoDep,
     session: SessionDep,
     settings: SettingsDep,
     hasher: HasherDep,
@@ -98,6 +112,7 @@ async def change_password(
     await account_service.change_password(
         session,
         current_user=current_user,
+        client=client,
         current_password=body.current_password,
         new_password=body.new_password,
         lookup=lookup,
@@ -120,6 +135,7 @@ async def change_password(
 async def change_email(
     body: ChangeEmailRequest,
     current_user: CurrentUser,
+    client: ClientInfoDep,
     session: SessionDep,
     settings: SettingsDep,
     hasher: HasherDep,
@@ -130,6 +146,7 @@ async def change_email(
     await account_service.request_email_change(
         session,
         current_user=current_user,
+        client=client,
         current_password=body.current_password,
         new_email=str(body.new_email),
         lookup=lookup,
@@ -147,9 +164,12 @@ async def change_email(
     response_model=VerifiedResponse,
     responses={**TOKEN_ERRORS, 409: {"model": ErrorResponse, "description": "address in use"}},
 )
-async def confirm_email_change(body: EmailTokenRequest, session: SessionDep) -> VerifiedResponse:
+async def confirm_email_change(
+    body: EmailTokenRequest, session: SessionDep, throttle: ThrottleDep, client: ClientInfoDep
+) -> VerifiedResponse:
     """Switch to the address the link was sent to. Needs no sign-in: the link may be
     opened on another device."""
-    user = await account_service.confirm_email_change(session, token=body.token)
+    async with throttle.guarding_token(ip=client.ip):
+        user = await account_service.confirm_email_change(session, token=body.token, client=client)
     assert user.email is not None
     return VerifiedResponse(email=user.email, is_verified=user.is_verified)

@@ -15,7 +15,9 @@ from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from authflow.auth.service import AuthUser
+from authflow.audit import service as audit
+from authflow.audit.service import EventKind
+from authflow.auth.service import AuthUser, ClientInfo
 from authflow.config import Settings
 from authflow.email import templates
 from authflow.email.outbox import enqueue
@@ -34,11 +36,12 @@ from authflow.kit.clock import utc_now
 from authflow.kit.deferred import Deferred
 from authflow.kit.passwords import PasswordHasher
 from authflow.kit.text import identifier_key
-from authflow.models import User
+from authflow.models import EmailOutbox, User
 from authflow.user.service import require_acceptable_password
 from authflow.user_session.service import user_session as user_session_service
 
 _users = cast(Table, User.__table__)
+SIGNUP_ATTEMPT = "signup_attempt"
 
 
 def _wrong_current_password() -> AppError:
@@ -95,6 +98,7 @@ async def _set_password(
 async def request_password_reset(
     *,
     email: str,
+    client: ClientInfo,
     lookup: AsyncEngine,
     sessionmaker: async_sessionmaker[AsyncSession],
     deferred: Deferred,
@@ -113,13 +117,17 @@ async def request_password_reset(
         ).scalar_one_or_none()
     if user_id is not None:
         deferred.spawn(
-            _send_reset_link(sessionmaker, user_id=user_id, settings=settings),
+            _send_reset_link(sessionmaker, user_id=user_id, client=client, settings=settings),
             name="password-reset-link",
         )
 
 
 async def _send_reset_link(
-    sessionmaker: async_sessionmaker[AsyncSession], *, user_id: uuid.UUID, settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    user_id: uuid.UUID,
+    client: ClientInfo,
+    settings: Settings,
 ) -> None:
     async with sessionmaker() as session, session.begin():
         user = await session.get(User, user_id, with_for_update=True)
@@ -148,17 +156,21 @@ async def _send_reset_link(
             ),
             kind=Purpose.reset_password.value,
         )
+        await audit.record(
+            session, EventKind.password_reset_requested, user_id=user.id, client=client
+        )
 
 
 async def reset_password(
     session: AsyncSession,
     *,
     token: str,
+    client: ClientInfo,
     password: str,
     lookup: AsyncEngine,
     hasher: PasswordHasher,
     settings: Settings,
-) -> None:
+) -> User:
     """Set a new password with a reset link, and end every session of the user."""
     # Checked first without spending it, so a dead link costs no hashing and the
     # policy can compare the password with this user's name and address.
@@ -177,6 +189,61 @@ async def reset_password(
     # Opening the link proved the address.
     user.is_verified = True
     await user_session_service.revoke_all(session, user_id=user.id, reason="password_reset")
+    await audit.record(session, EventKind.password_reset_done, user_id=user.id, client=client)
+    return user
+
+
+# Sign-up with an address that is taken
+
+
+def tell_owner_of_signup_attempt(
+    *,
+    email: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    deferred: Deferred,
+    settings: Settings,
+) -> None:
+    """Sign-up says an address is taken (see docs/decisions.md); its owner hears that
+    someone tried, at most once per resend interval, after the answer has gone out."""
+    deferred.spawn(
+        _send_signup_attempt_notice(sessionmaker, email=email, settings=settings),
+        name="signup-attempt-notice",
+    )
+
+
+async def _send_signup_attempt_notice(
+    sessionmaker: async_sessionmaker[AsyncSession], *, email: str, settings: Settings
+) -> None:
+    async with sessionmaker() as session, session.begin():
+        user = (
+            await session.execute(
+                select(User).where(User.email_key == identifier_key(email)).with_for_update()
+            )
+        ).scalar_one_or_none()
+        if user is None or user.email is None:
+            return
+        since = utc_now() - timedelta(seconds=settings.email_resend_interval_seconds)
+        recent = await session.execute(
+            select(EmailOutbox.id).where(
+                EmailOutbox.kind == SIGNUP_ATTEMPT,
+                EmailOutbox.to_address == user.email,
+                EmailOutbox.created_at > since,
+            )
+        )
+        if recent.first() is not None:
+            return
+        origin = settings.web_origin.rstrip("/")
+        await enqueue(
+            session,
+            templates.signup_attempt(
+                product=settings.product_name,
+                to_address=user.email,
+                username=user.username,
+                login_link=f"{origin}/login",
+                reset_link=f"{origin}/forgot-password",
+            ),
+            kind=SIGNUP_ATTEMPT,
+        )
 
 
 # Change password
@@ -186,6 +253,7 @@ async def change_password(
     session: AsyncSession,
     *,
     current_user: AuthUser,
+    client: ClientInfo,
     current_password: str,
     new_password: str,
     lookup: AsyncEngine,
@@ -219,6 +287,13 @@ async def change_password(
     await user_session_service.revoke_all(
         session, user_id=user.id, reason="password_changed", keep=current_user.session_id
     )
+    await audit.record(
+        session,
+        EventKind.password_changed,
+        user_id=user.id,
+        session_id=current_user.session_id,
+        client=client,
+    )
 
 
 # Change email
@@ -228,6 +303,7 @@ async def request_email_change(
     session: AsyncSession,
     *,
     current_user: AuthUser,
+    client: ClientInfo,
     current_password: str,
     new_email: str,
     lookup: AsyncEngine,
@@ -285,6 +361,14 @@ async def request_email_change(
             ),
             kind="email_change_requested",
         )
+    await audit.record(
+        session,
+        EventKind.email_change_requested,
+        user_id=user.id,
+        session_id=current_user.session_id,
+        client=client,
+        detail={"new_email": new_email},
+    )
 
 
 async def _ensure_address_free(session: AsyncSession, key: str, *, user_id: uuid.UUID) -> None:
@@ -306,8 +390,9 @@ def _address_taken() -> AppError:
     )
 
 
-async def confirm_email_change(session: AsyncSession, *, token: str) -> User:
+async def confirm_email_change(session: AsyncSession, *, token: str, client: ClientInfo) -> User:
     row, user = await consume_token(session, token=token, purpose=Purpose.change_email)
+    old_email = user.email
     key = identifier_key(row.email)
     # Checked again: someone may have taken the address since the link was sent. The
     # link stays unspent (the transaction rolls back), so it works if the address frees.
@@ -319,4 +404,11 @@ async def confirm_email_change(session: AsyncSession, *, token: str) -> User:
             user.is_verified = True
     except IntegrityError:
         raise _address_taken() from None
+    await audit.record(
+        session,
+        EventKind.email_changed,
+        user_id=user.id,
+        client=client,
+        detail={"from": old_email, "to": row.email},
+    )
     return user

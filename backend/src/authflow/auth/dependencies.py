@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,6 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 from authflow.auth.cookies import ACCESS_COOKIE, CSRF_HEADER
 from authflow.auth.service import AuthUser, ClientInfo, csrf_for, csrf_refused
 from authflow.auth.service import auth as auth_service
+from authflow.config import Settings
 from authflow.dependencies import KeysDep
 from authflow.errors import not_authenticated
 from authflow.kit.tokens import same_token
@@ -20,6 +23,7 @@ from authflow.kit.tokens import same_token
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="token", auto_error=False)
 
 MAX_TOKEN_LENGTH = 4096
+IPNetwork = IPv4Network | IPv6Network
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -61,11 +65,47 @@ def _ip_or_none(value: str | None) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=8)
+def _networks(proxies: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
+def client_ip(peer: str | None, forwarded_for: list[str], trusted: tuple[str, ...]) -> str | None:
+    """The client's address: the peer's, unless the peer is a trusted proxy; then the
+    right-most X-Forwarded-For entry that is not itself a trusted proxy. Each proxy
+    appends what it saw, so entries left of the first untrusted one are whatever the
+    client chose to send and are never believed."""
+    address = _ip_or_none(peer)
+    networks = _networks(trusted)
+
+    def is_trusted(value: str) -> bool:
+        ip = ipaddress.ip_address(value)
+        return any(ip in network for network in networks)
+
+    if address is None or not networks or not is_trusted(address):
+        return address
+    hops = [hop.strip() for header in forwarded_for for hop in header.split(",")]
+    for hop in reversed(hops):
+        candidate = _ip_or_none(hop)
+        if candidate is None:
+            # Garbage where an address should be: stop at the last hop we can vouch for.
+            break
+        address = candidate
+        if not is_trusted(candidate):
+            break
+    return address
+
+
 async def client_info(request: Request) -> ClientInfo:
     user_agent = request.headers.get("user-agent")
+    settings: Settings = request.app.state.settings
     return ClientInfo(
         user_agent=user_agent[:512] if user_agent else None,
-        ip=_ip_or_none(request.client.host if request.client else None),
+        ip=client_ip(
+            request.client.host if request.client else None,
+            request.headers.getlist("x-forwarded-for"),
+            tuple(settings.trusted_proxies),
+        ),
     )
 
 

@@ -11,8 +11,11 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from authflow.audit import service as audit
+from authflow.audit.service import EventKind
 from authflow.config import Settings
 from authflow.errors import DRIVER_CONNECTION_ERRORS, AppError, ErrorCode
+from authflow.kit.client import ClientInfo as ClientInfo  # re-exported for callers
 from authflow.kit.clock import utc_now
 from authflow.kit.jwt import InvalidToken, KeyRing
 from authflow.kit.passwords import PasswordHasher
@@ -53,14 +56,19 @@ def invalid_refresh() -> AppError:
     return exc
 
 
-def bad_credentials() -> AppError:
-    # One error for unknown user, wrong password and disabled user: nothing to enumerate.
-    return AppError(
-        ErrorCode.LOGIN_BAD_CREDENTIALS,
-        BAD_CREDENTIALS_DETAIL,
-        401,
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+class BadCredentials(AppError):
+    """One answer for unknown user, wrong password and disabled user: nothing to
+    enumerate. Which it was, and whose account, stays on the server (audit trail)."""
+
+    def __init__(self, *, reason: str, user_id: uuid.UUID | None) -> None:
+        super().__init__(
+            ErrorCode.LOGIN_BAD_CREDENTIALS,
+            BAD_CREDENTIALS_DETAIL,
+            401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+        self.reason = reason
+        self.user_id = user_id
 
 
 _users = cast(Table, User.__table__)
@@ -123,15 +131,10 @@ class AuthUser:
 
 
 @dataclass(frozen=True)
-class ClientInfo:
-    user_agent: str | None
-    ip: str | None
-
-
-@dataclass(frozen=True)
 class IssuedToken:
     access_token: str
     expires_in: int
+    user_id: uuid.UUID
     session_id: uuid.UUID
     refresh_token: str
     # Seconds the refresh cookie should live; None for a browser-session cookie.
@@ -159,8 +162,12 @@ class AuthService:
         # Failed attempts are not written here: the rollback would lose them, and a write
         # only for known users would make them measurably slower. Throttling keeps its
         # own counters.
-        if found is None or not ok or not found.is_active:
-            raise bad_credentials()
+        if found is None:
+            raise BadCredentials(reason="unknown_user", user_id=None)
+        if not ok:
+            raise BadCredentials(reason="wrong_password", user_id=found.id)
+        if not found.is_active:
+            raise BadCredentials(reason="disabled", user_id=found.id)
         changes: dict[str, object] = {"last_login_at": utc_now()}
         if new_hash is not None:
             # A legacy bcrypt (or weaker Argon2) hash becomes today's Argon2id.
@@ -232,13 +239,20 @@ class AuthService:
         return IssuedToken(
             access_token=token,
             expires_in=int(ttl.total_seconds()),
+            user_id=user_id,
             session_id=session_id,
             refresh_token=refresh_token,
             refresh_max_age=int(remaining.total_seconds()) if remember_me else None,
         )
 
     async def refresh(
-        self, session: AsyncSession, *, refresh_token: str, keys: KeyRing, settings: Settings
+        self,
+        session: AsyncSession,
+        *,
+        refresh_token: str,
+        keys: KeyRing,
+        settings: Settings,
+        client: ClientInfo | None = None,
     ) -> IssuedToken:
         """Rotate a refresh token: the presented one is spent, a successor is returned.
 
@@ -292,6 +306,13 @@ class AuthService:
             if spent_by.revoked_at is None:
                 spent_by.revoked_at = now
                 spent_by.revoked_reason = "refresh_token_reused"
+                await audit.record(
+                    session,
+                    EventKind.refresh_reuse_detected,
+                    user_id=spent_by.user_id,
+                    session_id=spent_by.id,
+                    client=client,
+                )
                 # The revocation must stand even though this request fails.
                 await session.commit()
             raise invalid_refresh()
@@ -393,24 +414,32 @@ class AuthService:
 
     async def revoke_by_refresh_token(
         self, session: AsyncSession, *, refresh_token: str, reason: str
-    ) -> None:
-        await session.execute(
+    ) -> tuple[uuid.UUID, uuid.UUID] | None:
+        """(user id, session id) of the session it ended, if it was live."""
+        result = await session.execute(
             update(UserSession)
             .where(
                 UserSession.refresh_token_hash == token_hash(refresh_token),
                 UserSession.revoked_at.is_(None),
             )
             .values(revoked_at=utc_now(), revoked_reason=reason)
+            .returning(UserSession.user_id, UserSession.id)
         )
+        row = result.one_or_none()
+        return (row[0], row[1]) if row else None
 
     async def revoke_session(
         self, session: AsyncSession, *, session_id: uuid.UUID, reason: str
-    ) -> None:
-        await session.execute(
+    ) -> tuple[uuid.UUID, uuid.UUID] | None:
+        """(user id, session id) if the session was live and is now ended."""
+        result = await session.execute(
             update(UserSession)
             .where(UserSession.id == session_id, UserSession.revoked_at.is_(None))
             .values(revoked_at=utc_now(), revoked_reason=reason)
+            .returning(UserSession.user_id, UserSession.id)
         )
+        row = result.one_or_none()
+        return (row[0], row[1]) if row else None
 
 
 auth = AuthService()

@@ -9,6 +9,7 @@ import aiosmtplib
 
 from authflow.config import Settings
 from authflow.email.message import OutgoingEmail, to_mime
+from authflow.logs import UNREDACTED_IN_DEVELOPMENT
 
 logger = logging.getLogger(__name__)
 
@@ -23,11 +24,13 @@ class ConsoleBackend:
     outbox table), so no mail server is needed to try the flows."""
 
     async def send(self, message: OutgoingEmail) -> None:
+        # The link is the point in development; anywhere else the log filter redacts it.
         logger.warning(
             "email (console backend) to %s: %s\n%s",
             message.to_address,
             message.subject,
             message.text_body,
+            extra=UNREDACTED_IN_DEVELOPMENT,
         )
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from authflow.auth.dependencies import CurrentUser
+from authflow.audit import service as audit
+from authflow.audit.service import EventKind
+from authflow.auth.dependencies import ClientInfoDep, CurrentUser
 from authflow.db import SessionDep
-from authflow.dependencies import SettingsDep
+from authflow.dependencies import SettingsDep, ThrottleDep
 from authflow.email import service as email_service
 from authflow.email.schemas import EmailTokenRequest, VerifiedResponse
 from authflow.errors import ErrorResponse
@@ -16,14 +18,19 @@ router = APIRouter(prefix="/api/auth", tags=["email"])
 TOKEN_ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorResponse, "description": "invalid, expired or used link"},
     422: {"model": ErrorResponse},
+    429: {"model": ErrorResponse, "description": "too many dead links from this address"},
 }
 
 
 @router.post("/verify-email", response_model=VerifiedResponse, responses=TOKEN_ERRORS)
-async def verify_email(body: EmailTokenRequest, session: SessionDep) -> VerifiedResponse:
+async def verify_email(
+    body: EmailTokenRequest, session: SessionDep, throttle: ThrottleDep, client: ClientInfoDep
+) -> VerifiedResponse:
     """Mark the address the link was sent to as verified. Needs no sign-in: the link
     may be opened on another device."""
-    user = await email_service.verify_email(session, token=body.token)
+    async with throttle.guarding_token(ip=client.ip):
+        user = await email_service.verify_email(session, token=body.token)
+    await audit.record(session, EventKind.email_verified, user_id=user.id, client=client)
     assert user.email is not None
     return VerifiedResponse(email=user.email, is_verified=user.is_verified)
 

@@ -128,6 +128,32 @@ def email_change_requested(
     return OutgoingEmail(to_address=to_address, subject=subject, text_body=text, html_body=html)
 
 
+def signup_attempt(
+    *, product: str, to_address: str, username: str, login_link: str, reset_link: str
+) -> OutgoingEmail:
+    subject = f"Someone tried to sign up for {product} with your address"
+    text = (
+        f"Hello {username},\n\n"
+        f"Someone just tried to create a new {product} account with this email address. It "
+        f"already belongs to your account, so no new account was made.\n\n"
+        f"If it was you, sign in instead:\n\n{login_link}\n\n"
+        f"Forgot your password? Choose a new one here:\n\n{reset_link}\n\n"
+        "If it was not you, there is nothing to do.\n"
+    )
+    html = _html(
+        subject,
+        [
+            f"Hello {escape(username)},",
+            f"Someone just tried to create a new {escape(product)} account with this email "
+            "address. It already belongs to your account, so no new account was made.",
+            f'Forgot your password? <a href="{escape(reset_link)}">Choose a new one</a>.',
+        ],
+        ("Sign in", login_link),
+        "If it was not you, there is nothing to do.",
+    )
+    return OutgoingEmail(to_address=to_address, subject=subject, text_body=text, html_body=html)
+
+
 def verify_email(
     *, product: str, to_address: str, username: str, link: str, valid_hours: int
 ) -> OutgoingEmail:
@@ -147,5 +173,48 @@ def verify_email(
         ],
         ("Confirm email address", link),
         f"If you did not create a {escape(product)} account, ignore this message.",
+    )
+    return OutgoingEmail(to_address=to_address, subject=subject, text_body=text, html_body=html)
+
+
+def new_sign_in(
+    *,
+    product: str,
+    to_address: str,
+    username: str,
+    browser: str,
+    device: str,
+    ip: str,
+    when: str,
+    sessions_link: str,
+) -> OutgoingEmail:
+    """``browser`` and ``device`` come from the User-Agent, which the client chooses: pass
+    only the short summary (kit/user_agent.describe), never the raw header."""
+    subject = f"New sign-in to your {product} account"
+    text = (
+        f"Hello {username},\n\n"
+        f"Your {product} account was signed in to from a browser or device it had not been "
+        "used from before:\n\n"
+        f"  Browser:    {browser}\n"
+        f"  Device:     {device}\n"
+        f"  IP address: {ip}\n"
+        f"  Time:       {when}\n\n"
+        "If this was you, there is nothing to do. If it wasn't, change your password and "
+        f"sign out your other sessions now:\n\n{sessions_link}\n"
+    )
+    html = _html(
+        subject,
+        [
+            f"Hello {escape(username)},",
+            f"Your {escape(product)} account was signed in to from a browser or device it had "
+            "not been used from before:",
+            f"Browser: <strong>{escape(browser)}</strong><br>"
+            f"Device: <strong>{escape(device)}</strong><br>"
+            f"IP address: <strong>{escape(ip)}</strong><br>"
+            f"Time: <strong>{escape(when)}</strong>",
+            "If this was you, there is nothing to do. If it wasn't, change your password and "
+            "sign out your other sessions now.",
+        ],
+        ("Review where you're signed in", sessions_link),
     )
     return OutgoingEmail(to_address=to_address, subject=subject, text_body=text, html_body=html)

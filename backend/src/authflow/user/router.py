@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from authflow.auth.dependencies import CurrentUser
+from authflow.account import service as account_service
+from authflow.audit import service as audit
+from authflow.audit.service import EventKind
+from authflow.auth.dependencies import ClientInfoDep, CurrentUser
 from authflow.db import SessionDep
-from authflow.dependencies import HasherDep, SettingsDep
+from authflow.dependencies import (
+    DeferredDep,
+    HasherDep,
+    SessionmakerDep,
+    SettingsDep,
+    ThrottleDep,
+)
 from authflow.email import service as email_service
-from authflow.errors import ErrorResponse
+from authflow.errors import AppError, ErrorCode, ErrorResponse
 from authflow.note.service import note as note_service
 from authflow.user.schemas import ItemRead, UserCreate, UserRead
 from authflow.user.service import user as user_service
@@ -22,23 +31,44 @@ router = APIRouter(prefix="/api/users", tags=["users"])
 @tutorial_router.post(
     "/users/",
     response_model=UserRead,
-    responses={409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+    responses={
+        409: {"model": ErrorResponse},
+        422: {"model": ErrorResponse},
+        429: {"model": ErrorResponse},
+    },
 )
 @tutorial_router.post("/users", include_in_schema=False)
 async def create_user(
-    body: UserCreate, session: SessionDep, settings: SettingsDep, hasher: HasherDep
+    body: UserCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    hasher: HasherDep,
+    throttle: ThrottleDep,
+    client: ClientInfoDep,
+    sessionmaker: SessionmakerDep,
+    deferred: DeferredDep,
 ) -> UserRead:
     """The tutorial's sign-up: JSON username + password (email optional), answers 200."""
-    created = await user_service.create(
-        session,
-        username=body.username,
-        password=body.password,
-        email=str(body.email) if body.email else None,
-        full_name=body.full_name,
-        settings=settings,
-        hasher=hasher,
-    )
+    await throttle.limit("signup", ip=client.ip)
+    email = str(body.email) if body.email else None
+    try:
+        created = await user_service.create(
+            session,
+            username=body.username,
+            password=body.password,
+            email=email,
+            full_name=body.full_name,
+            settings=settings,
+            hasher=hasher,
+        )
+    except AppError as exc:
+        if exc.code == ErrorCode.EMAIL_TAKEN and email is not None:
+            account_service.tell_owner_of_signup_attempt(
+                email=email, sessionmaker=sessionmaker, deferred=deferred, settings=settings
+            )
+        raise
     await email_service.send_verification(session, user=created, settings=settings)
+    await audit.record(session, EventKind.signup, user_id=created.id, client=client)
     return UserRead.model_validate(created)
 
 

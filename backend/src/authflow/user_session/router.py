@@ -4,7 +4,9 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from authflow.auth.dependencies import CurrentUser
+from authflow.audit import service as audit
+from authflow.audit.service import EventKind
+from authflow.auth.dependencies import ClientInfoDep, CurrentUser
 from authflow.db import SessionDep
 from authflow.errors import ErrorResponse
 from authflow.user_session.schemas import RevokedCount, SessionRead
@@ -31,17 +33,35 @@ async def list_sessions(current_user: CurrentUser, session: SessionDep) -> list[
     responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
 )
 async def revoke_session(
-    session_id: uuid.UUID, current_user: CurrentUser, session: SessionDep
+    session_id: uuid.UUID, current_user: CurrentUser, session: SessionDep, client: ClientInfoDep
 ) -> Response:
     """Sign out one session (this one included); it stops working on its next request."""
     await user_session_service.revoke(session, user_id=current_user.id, session_id=session_id)
+    await audit.record(
+        session,
+        EventKind.session_revoked,
+        user_id=current_user.id,
+        session_id=current_user.session_id,
+        client=client,
+        detail={"revoked": str(session_id)},
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/revoke-others", response_model=RevokedCount)
-async def revoke_other_sessions(current_user: CurrentUser, session: SessionDep) -> RevokedCount:
+async def revoke_other_sessions(
+    current_user: CurrentUser, session: SessionDep, client: ClientInfoDep
+) -> RevokedCount:
     """Sign out everywhere else."""
     revoked = await user_session_service.revoke_others(
         session, user_id=current_user.id, current_id=current_user.session_id
+    )
+    await audit.record(
+        session,
+        EventKind.session_revoked,
+        user_id=current_user.id,
+        session_id=current_user.session_id,
+        client=client,
+        detail={"revoked": "others", "count": revoked},
     )
     return RevokedCount(revoked=revoked)

@@ -1,10 +1,11 @@
 import type { Metadata } from "next";
 
+import { RecentActivity } from "@/components/activity/recent-activity";
 import { ChangeEmailForm } from "@/components/account/change-email-form";
 import { ChangePasswordForm } from "@/components/account/change-password-form";
 import { VerificationBanner } from "@/components/email/verification-banner";
 import { SessionsList } from "@/components/sessions/sessions-list";
-import { listSessions, requireUser } from "@/lib/dal";
+import { listSessions, recentActivity, requireUser } from "@/lib/dal";
 
 export const metadata: Metadata = {
   title: "Your account",
@@ -14,7 +15,10 @@ const memberSince = new Intl.DateTimeFormat("en-GB", { dateStyle: "long", timeZo
 
 export default async function AccountPage() {
   const user = await requireUser("/account");
-  const sessions = await listSessions("/account");
+  const [sessions, activity] = await Promise.all([
+    listSessions("/account"),
+    recentActivity("/account"),
+  ]);
 
   const rows: { term: string; value: React.ReactNode }[] = [
     { term: "Username", value: user.username },
@@ -68,13 +72,19 @@ export default async function AccountPage() {
         </h2>
         <ChangePasswordForm username={user.username} email={user.email} />
       </section>
-      <section aria-labelledby="sessions-heading" className="mt-8 rounded-xl bg-white p-6 shadow-sm ring-1 ring-slate-200">
+      <section id="sessions" aria-labelledby="sessions-heading" className="mt-8 rounded-xl bg-white p-6 shadow-sm ring-1 ring-slate-200">
         <h2 id="sessions-heading" className="text-lg font-semibold text-slate-900">
           Where you&apos;re signed in
         </h2>
         {/* Keyed by the ids so a refresh after a change (password changed, others signed out)
             shows the list anew rather than the client's earlier copy. */}
         <SessionsList key={sessions.map((s) => s.id).join()} initialSessions={sessions} />
+      </section>
+      <section aria-labelledby="activity-heading" className="mt-8 rounded-xl bg-white p-6 shadow-sm ring-1 ring-slate-200">
+        <h2 id="activity-heading" className="text-lg font-semibold text-slate-900">
+          Recent activity
+        </h2>
+        <RecentActivity key={activity.events[0]?.id ?? 0} initial={activity} />
       </section>
     </>
   );

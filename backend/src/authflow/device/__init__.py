@@ -1,0 +1,1 @@
+"""Known devices: which browsers and clients a user has signed in from."""
