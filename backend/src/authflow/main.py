@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -137,6 +136,20 @@ async def _purge_audit_periodically(engine: AsyncEngine, settings: Settings) -> 
         await asyncio.sleep(AUDIT_PURGE_SECONDS)
 
 
+async def _stop(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the background tasks and wait for them. A cancellation can get lost on the
+    way (one landing as a database round trip completes is swallowed below us, seen with
+    the outbox worker's poll), and the task then runs on: cancel again until all are done."""
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1)
+    for task in tasks:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            raise exc
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     # Here rather than in the lifespan so that uvicorn's start-up lines are ours already.
@@ -168,11 +181,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await _stop(tasks)
             await app.state.deferred.drain()
             await app.state.throttle.store.close()
             await engine.dispose()
