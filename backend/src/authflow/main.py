@@ -126,14 +126,16 @@ async def _purge_throttle_periodically(store: ThrottleStore) -> None:
 
 
 async def _purge_audit_periodically(engine: AsyncEngine, settings: Settings) -> None:
+    # Not at start-up: every process would delete at once, and a start without the
+    # database would log a failure before anything else.
     while True:
+        await asyncio.sleep(AUDIT_PURGE_SECONDS)
         try:
             await audit_service.purge(
                 engine, older_than=timedelta(days=settings.audit_retention_days), now=utc_now()
             )
         except Exception:
             logger.warning("purging old audit events failed", exc_info=True)
-        await asyncio.sleep(AUDIT_PURGE_SECONDS)
 
 
 async def _stop(tasks: list[asyncio.Task[None]]) -> None:

@@ -30,6 +30,7 @@ from authflow.email.service import (
     seconds_until_allowed,
     too_soon,
     web_link,
+    web_url,
 )
 from authflow.errors import AppError, ErrorCode, FieldError
 from authflow.kit.clock import utc_now
@@ -51,10 +52,6 @@ def _wrong_current_password() -> AppError:
         400,
         errors=[FieldError(field="current_password", message="Not correct", code="incorrect")],
     )
-
-
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 async def _check_current_password(
@@ -84,8 +81,8 @@ async def _set_password(
                 product=settings.product_name,
                 to_address=user.email,
                 username=user.username,
-                when=_when(now),
-                reset_link=f"{settings.web_origin.rstrip('/')}/forgot-password",
+                when=templates.when(now),
+                reset_link=web_url(settings, "/forgot-password"),
             ),
             kind="password_changed",
         )
@@ -232,15 +229,14 @@ async def _send_signup_attempt_notice(
         )
         if recent.first() is not None:
             return
-        origin = settings.web_origin.rstrip("/")
         await enqueue(
             session,
             templates.signup_attempt(
                 product=settings.product_name,
                 to_address=user.email,
                 username=user.username,
-                login_link=f"{origin}/login",
-                reset_link=f"{origin}/forgot-password",
+                login_link=web_url(settings, "/login"),
+                reset_link=web_url(settings, "/forgot-password"),
             ),
             kind=SIGNUP_ATTEMPT,
         )
@@ -357,7 +353,7 @@ async def request_email_change(
                 to_address=user.email,
                 username=user.username,
                 new_address=new_email,
-                account_link=f"{settings.web_origin.rstrip('/')}/account",
+                account_link=web_url(settings, "/account"),
             ),
             kind="email_change_requested",
         )

@@ -7,7 +7,6 @@ which keeps no cookies, by its User-Agent. Only SHA-256 hashes are stored.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Boolean, Table, exists, literal_column, select
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from authflow.config import Settings
 from authflow.email import templates
 from authflow.email.outbox import enqueue
+from authflow.email.service import web_url
 from authflow.kit.client import ClientInfo
 from authflow.kit.clock import utc_now
 from authflow.kit.tokens import token_hash
@@ -46,10 +46,6 @@ def client_device_hash(user_agent: str | None) -> str:
 
 def _short(name: str) -> str:
     return name if len(name) <= NAME_LIMIT else name[: NAME_LIMIT - 1] + "…"
-
-
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 class DeviceService:
@@ -104,8 +100,8 @@ class DeviceService:
             browser=_short(browser),
             device=_short(device),
             ip=client.ip or "unknown",
-            when=_when(now),
-            sessions_link=f"{settings.web_origin.rstrip('/')}/account#sessions",
+            when=templates.when(now),
+            sessions_link=web_url(settings, "/account#sessions"),
         )
         await enqueue(session, message, kind=NOTICE_KIND)
         return True

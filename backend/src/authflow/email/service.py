@@ -117,8 +117,13 @@ async def consume_token(
     return row, user
 
 
+def web_url(settings: Settings, path: str) -> str:
+    """A page of the web app, for a message."""
+    return f"{settings.web_origin.rstrip('/')}{path}"
+
+
 def web_link(settings: Settings, path: str, token: str) -> str:
-    return f"{settings.web_origin.rstrip('/')}{path}?{urlencode({'token': token})}"
+    return f"{web_url(settings, path)}?{urlencode({'token': token})}"
 
 
 async def send_verification(session: AsyncSession, *, user: User, settings: Settings) -> None:

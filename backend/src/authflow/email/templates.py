@@ -3,9 +3,15 @@ user input, so nothing a user types can reach a header."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
 
 from authflow.email.message import OutgoingEmail
+
+
+def when(moment: datetime) -> str:
+    """A moment as messages show it."""
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _html(

@@ -13,11 +13,11 @@ import {
   labelClass,
   primaryButtonClass,
 } from "@/components/ui/styles";
-import { ApiError, apiFetch } from "@/lib/api/client";
+import { apiFetch } from "@/lib/api/client";
 import type { SignupRequest, UserRead } from "@/lib/api/types";
+import { formError, type FormError } from "@/lib/form-errors";
 
 type Field = "username" | "email" | "password";
-type FieldErrors = Partial<Record<Field, string>>;
 
 const FIELDS: readonly Field[] = ["username", "email", "password"];
 const FIELD_LABELS: Record<Field, string> = {
@@ -25,37 +25,11 @@ const FIELD_LABELS: Record<Field, string> = {
   email: "Email",
   password: "Password",
 };
-const CONFLICT_FIELD: Record<string, Field> = {
+// 409s carry no field list: the code says which field clashed.
+const CONFLICT_FIELD: Partial<Record<string, Field>> = {
   USERNAME_TAKEN: "username",
   EMAIL_TAKEN: "email",
 };
-
-/** "password", "body.password" or "body → password" all mean the password field. */
-function toField(name: string): Field | null {
-  const last = name.split(/[.\s→>/]+/).filter(Boolean).pop() ?? "";
-  return (FIELDS as readonly string[]).includes(last) ? (last as Field) : null;
-}
-
-interface FormError {
-  summary: string;
-  fields: FieldErrors;
-}
-
-function signupError(error: unknown): FormError {
-  if (!(error instanceof ApiError)) {
-    return { summary: "Something went wrong. Please try again.", fields: {} };
-  }
-  const fields: FieldErrors = {};
-  const conflict = CONFLICT_FIELD[error.code];
-  if (error.status === 409 && conflict) {
-    fields[conflict] = error.detail;
-  }
-  for (const item of error.errors) {
-    const field = toField(item.field);
-    if (field && !fields[field]) fields[field] = item.message;
-  }
-  return { summary: error.detail, fields };
-}
 
 const ids = {
   username: "signup-username",
@@ -71,7 +45,7 @@ export function SignupForm() {
   const [username, setUsername] = useState("");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const [error, setError] = useState<FormError | null>(null);
+  const [error, setError] = useState<FormError<Field> | null>(null);
   const [pending, setPending] = useState(false);
 
   const fieldErrors = error?.fields ?? {};
@@ -89,7 +63,7 @@ export function SignupForm() {
       router.replace("/account");
       router.refresh();
     } catch (err) {
-      setError(signupError(err));
+      setError(formError(err, FIELDS, CONFLICT_FIELD));
       setPending(false);
     }
   }
