@@ -42,9 +42,25 @@ BACKEND = Path(__file__).resolve().parents[1]
 # The suite's passwords (grep PASSWORD); values seen on the wire are added as they go by.
 KNOWN_SECRETS: set[str] = {"correct horse battery staple", "purple elephant skates daily"}
 _SECRET_FIELDS = frozenset(
-    {"password", "new_password", "current_password", "token", "refresh_token", "access_token"}
+    {
+        "password",
+        "new_password",
+        "current_password",
+        "token",
+        "refresh_token",
+        "access_token",
+        "mfa_token",
+        "secret",
+        "otpauth_uri",
+        "recovery_codes",
+    }
 )
-_SECRET_COOKIES = ("__Host-authflow_access", "__Secure-authflow_refresh", "__Host-authflow_csrf")
+_SECRET_COOKIES = (
+    "__Host-authflow_access",
+    "__Secure-authflow_refresh",
+    "__Host-authflow_csrf",
+    "__Secure-authflow_2fa",
+)
 # Shorter values ("wrong", "x") occur in ordinary text, and so does filler ("x" * 5000
 # sent to test limits); every real password and token here is longer and more varied.
 _MIN_SECRET_LENGTH = 10
@@ -85,7 +101,8 @@ def _remember_fields(data: object) -> None:
     if isinstance(data, dict):
         for key, value in data.items():
             if key in _SECRET_FIELDS:
-                _remember(value)
+                for item in value if isinstance(value, list) else [value]:
+                    _remember(item)
             _remember_fields(value)
     elif isinstance(data, list):
         for item in data:

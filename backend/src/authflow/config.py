@@ -120,6 +120,14 @@ class Settings(BaseSettings):
     signup_per_ip_per_hour: int = Field(default=20, ge=1, le=100_000)
     forgot_password_per_ip_per_hour: int = Field(default=20, ge=1, le=100_000)
     refresh_per_ip_per_minute: int = Field(default=120, ge=1, le=100_000)
+    # Two-factor. A correct password from a 2FA account is good for this long as a
+    # challenge that only the code step accepts (the issue caps it at 5 minutes).
+    two_factor_challenge_ttl_seconds: int = Field(default=300, ge=30, le=300)
+    # Sensitive actions (password, email, 2FA changes, signing out other sessions, admin
+    # actions) need a sign-in or step-up this recent.
+    step_up_window_seconds: int = Field(default=600, ge=60, le=3600)
+    # Admin actions are refused to admins who have not turned on two-factor.
+    require_2fa_for_admins: bool = True
     # Audit events older than this are deleted (hourly, by every API process).
     audit_retention_days: int = Field(default=365, ge=1, le=3650)
     # Proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated),

@@ -43,6 +43,7 @@ from authflow.signing_key import service as signing_key_service
 from authflow.system.router import router as system_router
 from authflow.throttle.service import Throttle
 from authflow.throttle.store import PostgresThrottleStore, RedisThrottleStore, ThrottleStore
+from authflow.two_factor.router import router as two_factor_router
 from authflow.user.router import router as user_router
 from authflow.user.router import tutorial_router
 from authflow.user_session.router import router as user_session_router
@@ -225,6 +226,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(email_router)
     app.include_router(account_router)
+    app.include_router(two_factor_router)
     app.include_router(user_router)
     app.include_router(note_router)
     app.include_router(user_session_router)

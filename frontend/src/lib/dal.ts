@@ -5,7 +5,13 @@ import { redirect } from "next/navigation";
 import { cache } from "react";
 
 import { apiErrorFromResponse } from "@/lib/api/errors";
-import type { ActivityPage, NoteRead, SessionRead, UserRead } from "@/lib/api/types";
+import type {
+  ActivityPage,
+  NoteRead,
+  SessionRead,
+  TwoFactorStatus,
+  UserRead,
+} from "@/lib/api/types";
 import { apiBaseUrl } from "@/lib/env";
 
 /** The login URL that brings the user back to `path` afterwards. */
@@ -62,4 +68,11 @@ export async function recentActivity(path: string): Promise<ActivityPage> {
   const page = await serverGet<ActivityPage>("/api/me/activity?limit=10");
   if (page === null) redirect(loginUrl(path));
   return page;
+}
+
+/** Whether the account uses two-factor authentication; redirects to login on 401. */
+export async function twoFactorStatus(path: string): Promise<TwoFactorStatus> {
+  const status = await serverGet<TwoFactorStatus>("/api/auth/2fa");
+  if (status === null) redirect(loginUrl(path));
+  return status;
 }

@@ -38,6 +38,7 @@ from authflow.kit.deferred import Deferred
 from authflow.kit.passwords import PasswordHasher
 from authflow.kit.text import identifier_key
 from authflow.models import EmailOutbox, User
+from authflow.two_factor import service as two_factor
 from authflow.user.service import require_acceptable_password
 from authflow.user_session.service import user_session as user_session_service
 
@@ -54,15 +55,23 @@ def _wrong_current_password() -> AppError:
     )
 
 
-async def _check_current_password(
+async def password_matches(
     lookup: AsyncEngine, hasher: PasswordHasher, *, user_id: uuid.UUID, password: str
-) -> None:
+) -> bool:
+    """Whether ``password`` is the user's. Read on an autocommit connection that is
+    given back before hashing, as at sign-in."""
     async with lookup.connect() as conn:
         stored = (
             await conn.execute(select(_users.c.hashed_password).where(_users.c.id == user_id))
         ).scalar_one_or_none()
     ok, _ = await hasher.verify_and_update(password, stored)
-    if not ok:
+    return ok
+
+
+async def _check_current_password(
+    lookup: AsyncEngine, hasher: PasswordHasher, *, user_id: uuid.UUID, password: str
+) -> None:
+    if not await password_matches(lookup, hasher, user_id=user_id, password=password):
         raise _wrong_current_password()
 
 
@@ -257,6 +266,7 @@ async def change_password(
     settings: Settings,
 ) -> None:
     """Change the password of the signed-in user and end their other sessions."""
+    await _require_step_up(session, current_user, settings)
     await _check_current_password(
         lookup, hasher, user_id=current_user.id, password=current_password
     )
@@ -292,6 +302,13 @@ async def change_password(
     )
 
 
+async def _require_step_up(session: AsyncSession, user: AuthUser, settings: Settings) -> None:
+    """The password these forms ask for is itself a fresh sign-in for an account without
+    two-factor; an account with it must have shown a code recently too."""
+    if not two_factor.is_recent(user, settings) and await two_factor.is_enabled(session, user.id):
+        raise two_factor.step_up_required(settings)
+
+
 # Change email
 
 
@@ -308,6 +325,7 @@ async def request_email_change(
 ) -> None:
     """Send a confirmation link to the new address and a notice to the old one. The
     address changes only when the link is opened."""
+    await _require_step_up(session, current_user, settings)
     await _check_current_password(
         lookup, hasher, user_id=current_user.id, password=current_password
     )

@@ -38,6 +38,12 @@ class EventKind(StrEnum):
     email_change_requested = "email_change_requested"
     email_changed = "email_changed"
     throttled = "throttled"
+    step_up = "step_up"
+    two_factor_enabled = "two_factor_enabled"
+    two_factor_disabled = "two_factor_disabled"
+    two_factor_failed = "two_factor_failed"
+    recovery_code_used = "recovery_code_used"
+    recovery_codes_regenerated = "recovery_codes_regenerated"
 
 
 def _row(

@@ -82,3 +82,31 @@ def clear_session_cookies(response: Response) -> None:
     )
     response.delete_cookie(SIGNED_IN_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
     response.delete_cookie(CSRF_COOKIE, path="/", secure=True, httponly=False, samesite="lax")
+
+
+# Between a correct password and the code step of an account with two-factor: the
+# challenge token, sent only to the sign-in routes.
+CHALLENGE_COOKIE = "__Secure-authflow_2fa"
+CHALLENGE_COOKIE_PATH = "/api/auth/login"
+
+
+def presented_challenge(request: Request) -> str | None:
+    return request.cookies.get(CHALLENGE_COOKIE)
+
+
+def set_challenge_cookie(response: Response, token: str, max_age: int) -> None:
+    response.set_cookie(
+        CHALLENGE_COOKIE,
+        token,
+        max_age=max_age,
+        path=CHALLENGE_COOKIE_PATH,
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def clear_challenge_cookie(response: Response) -> None:
+    response.delete_cookie(
+        CHALLENGE_COOKIE, path=CHALLENGE_COOKIE_PATH, secure=True, httponly=True, samesite="strict"
+    )

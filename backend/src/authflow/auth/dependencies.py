@@ -15,8 +15,9 @@ from authflow.auth.service import AuthUser, ClientInfo, csrf_for, csrf_refused
 from authflow.auth.service import auth as auth_service
 from authflow.config import Settings
 from authflow.dependencies import KeysDep
-from authflow.errors import not_authenticated
+from authflow.errors import AppError, ErrorCode, not_authenticated
 from authflow.kit.tokens import same_token
+from authflow.two_factor import service as two_factor
 
 # Declared for the OpenAPI docs' "Authorize" button; the token is read below so the
 # cookie works too.
@@ -110,4 +111,41 @@ async def client_info(request: Request) -> ClientInfo:
 
 
 CurrentUser = Annotated[AuthUser, Depends(get_current_user)]
+
+
+async def get_recently_authenticated_user(request: Request, user: CurrentUser) -> AuthUser:
+    """The caller, if their session proved who they are within the step-up window
+    (a sign-in, or POST /api/auth/step-up); else 403 STEP_UP_REQUIRED, which the web
+    app answers by asking for the password (or a code) and trying again."""
+    settings: Settings = request.app.state.settings
+    if not two_factor.is_recent(user, settings):
+        raise two_factor.step_up_required(settings)
+    return user
+
+
+RecentUser = Annotated[AuthUser, Depends(get_recently_authenticated_user)]
+
+
+async def get_admin_user(request: Request, user: CurrentUser) -> AuthUser:
+    """An administrator fit to act now: others get a 404, as if admin routes did not
+    exist; an admin without two-factor (when the deployment requires it) or without a
+    recent authentication gets a 403 saying what to do."""
+    if not user.is_superuser:
+        raise AppError(ErrorCode.NOT_FOUND, "Not Found", 404)
+    settings: Settings = request.app.state.settings
+    if settings.require_2fa_for_admins:
+        async with request.app.state.autocommit_engine.connect() as conn:
+            enabled = await two_factor.is_enabled(conn, user.id)
+        if not enabled:
+            raise AppError(
+                ErrorCode.TWO_FACTOR_ENROLMENT_REQUIRED,
+                "Administrators must turn on two-factor authentication first.",
+                403,
+            )
+    if not two_factor.is_recent(user, settings):
+        raise two_factor.step_up_required(settings)
+    return user
+
+
+AdminUser = Annotated[AuthUser, Depends(get_admin_user)]
 ClientInfoDep = Annotated[ClientInfo, Depends(client_info)]

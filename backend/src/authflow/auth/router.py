@@ -7,7 +7,7 @@ from typing import Annotated
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Form, Query, Request, Response, status
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from authflow.account import service as account_service
@@ -16,13 +16,17 @@ from authflow.audit.service import EventKind
 from authflow.auth.cookies import (
     ACCESS_COOKIE,
     CSRF_HEADER,
+    clear_challenge_cookie,
     clear_session_cookies,
+    presented_challenge,
     presented_refresh_token,
+    set_challenge_cookie,
     set_session_cookies,
 )
 from authflow.auth.dependencies import MAX_TOKEN_LENGTH, ClientInfoDep
 from authflow.auth.schemas import (
     LoginRequest,
+    MfaRequiredResponse,
     OAuthErrorResponse,
     RefreshResponse,
     TokenResponse,
@@ -53,16 +57,23 @@ from authflow.device.service import browser_device_hash, client_device_hash
 from authflow.device.service import device as device_service
 from authflow.email import service as email_service
 from authflow.errors import AppError, ErrorCode, ErrorResponse, FieldError
+from authflow.kit.clock import utc_now
 from authflow.kit.jwt import InvalidToken, KeyRing
 from authflow.kit.passwords import PasswordHasher
 from authflow.kit.strings import LineStr, SafeStr
 from authflow.kit.tokens import MAX_REFRESH_TOKEN_LENGTH, same_token
-from authflow.models import User
+from authflow.models import TwoFactorChallenge, User
 from authflow.throttle.service import Throttle
+from authflow.two_factor import service as two_factor
+from authflow.two_factor.schemas import TwoFactorChallengeResponse, TwoFactorCodeRequest
+from authflow.two_factor.service import ChallengeVia, SecondFactor
 from authflow.user.schemas import SignupRequest, UserRead
 from authflow.user.service import user as user_service
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# The second step of a password grant for an account with two-factor (after an
+# mfa_required answer). An extension grant, so an absolute URI (RFC 6749 section 4.5).
+MFA_OTP_GRANT = "urn:authflow:params:oauth:grant-type:mfa-otp"
 
 token_router = APIRouter(tags=["oauth2"])
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -80,14 +91,21 @@ def _oauth_error(
     "/token",
     response_model=TokenResponse,
     responses={
-        400: {"model": OAuthErrorResponse, "description": "Unsupported grant type"},
+        400: {
+            "model": OAuthErrorResponse,
+            "description": "Unsupported grant type; wrong or expired second-factor step",
+        },
         401: {"model": OAuthErrorResponse, "description": "Bad credentials or refresh token"},
+        403: {
+            "model": MfaRequiredResponse,
+            "description": f"Two-factor account: finish with grant_type={MFA_OTP_GRANT}",
+        },
         422: {"model": ErrorResponse},
         429: {"model": ErrorResponse, "description": "Too many attempts; see Retry-After"},
     },
     summary="OAuth2 token endpoint: password and refresh_token grants",
 )
-@token_router.post("/token/", include_in_schema=False)
+@token_router.post("/token/", include_in_schema=False, response_model=TokenResponse)
 async def token(
     response: Response,
     session: SessionDep,
@@ -103,7 +121,11 @@ async def token(
         LineStr | None, Form(min_length=1, max_length=MAX_REFRESH_TOKEN_LENGTH)
     ] = None,
     grant_type: Annotated[str | None, Form(max_length=64)] = None,
-) -> TokenResponse:
+    mfa_token: Annotated[
+        LineStr | None, Form(min_length=1, max_length=MAX_REFRESH_TOKEN_LENGTH)
+    ] = None,
+    otp: Annotated[str | None, Form(min_length=1, max_length=32)] = None,
+) -> TokenResponse | JSONResponse:
     # RFC 6749 makes grant_type required, the tutorial's form leaves it out: no grant
     # type means the password grant.
     if grant_type == "refresh_token":
@@ -135,34 +157,46 @@ async def token(
                 ErrorCode.LOGIN_BAD_CREDENTIALS,
                 **{"WWW-Authenticate": "Bearer"},
             ) from None
-        # OAuth2 clients keep no cookies: their User-Agent stands for the device.
-        await device_service.record_sign_in(
+        if await two_factor.is_enabled(session, user.id):
+            return await _mfa_required(session, user=user, settings=settings)
+        issued = await _start_token_session(
+            session, user=user, client=client, settings=settings, keys=keys, detail={}
+        )
+    elif grant_type == MFA_OTP_GRANT:
+        if mfa_token is None or otp is None:
+            raise _missing("mfa_token" if mfa_token is None else "otp")
+        try:
+            challenge = await two_factor.open_challenge(
+                session, token=mfa_token, via=ChallengeVia.token
+            )
+            user, used = await _check_second_factor(
+                session,
+                challenge,
+                code=otp,
+                client=client,
+                keys=keys,
+                lookup=lookup,
+                throttle=throttle,
+            )
+        except AppError as exc:
+            if exc.code in (
+                ErrorCode.TWO_FACTOR_CHALLENGE_INVALID,
+                ErrorCode.TWO_FACTOR_CODE_INVALID,
+            ):
+                raise _oauth_error("invalid_grant", exc.detail, 400, exc.code) from None
+            raise
+        issued = await _start_token_session(
             session,
             user=user,
-            device_hash=client_device_hash(client.user_agent),
             client=client,
-            settings=settings,
-        )
-        issued = await auth_service.start_session(
-            session,
-            user_id=user.id,
-            client=client,
-            remember_me=False,
             settings=settings,
             keys=keys,
-        )
-        await audit.record(
-            session,
-            EventKind.login_ok,
-            user_id=user.id,
-            session_id=issued.session_id,
-            client=client,
-            detail={"via": "token"},
+            detail={"second_factor": used.value},
         )
     else:
         raise _oauth_error(
             "unsupported_grant_type",
-            "grant_type must be password or refresh_token",
+            f"grant_type must be password, refresh_token or {MFA_OTP_GRANT}",
             400,
             ErrorCode.UNSUPPORTED_GRANT_TYPE,
         )
@@ -172,6 +206,128 @@ async def token(
         expires_in=issued.expires_in,
         refresh_token=issued.refresh_token,
     )
+
+
+async def _mfa_required(session: AsyncSession, *, user: User, settings: Settings) -> JSONResponse:
+    """A right password from a two-factor account earns no tokens: an ``mfa_token`` that
+    only the MFA_OTP_GRANT accepts, with a code, within a few minutes. Returned, not
+    raised, so the challenge is committed."""
+    challenge = await two_factor.create_challenge(
+        session, user_id=user.id, via=ChallengeVia.token, remember_me=False, settings=settings
+    )
+    description = "This account uses two-factor authentication: send a code with the mfa_token"
+    body = MfaRequiredResponse(
+        code=ErrorCode.TWO_FACTOR_REQUIRED,
+        detail=description,
+        error="mfa_required",
+        error_description=description,
+        mfa_token=challenge.token,
+        expires_in=challenge.expires_in,
+    )
+    return JSONResponse(body.model_dump(), status_code=403, headers=NO_STORE)
+
+
+async def _start_token_session(
+    session: AsyncSession,
+    *,
+    user: User,
+    client: ClientInfo,
+    settings: Settings,
+    keys: KeyRing,
+    detail: dict[str, str],
+) -> IssuedToken:
+    # OAuth2 clients keep no cookies: their User-Agent stands for the device.
+    return await _start_session(
+        session,
+        user,
+        client,
+        device_hash=client_device_hash(client.user_agent),
+        notify_new_device=True,
+        remember_me=False,
+        settings=settings,
+        keys=keys,
+        event=EventKind.login_ok,
+        detail={"via": "token", **detail},
+    )
+
+
+async def _start_session(
+    session: AsyncSession,
+    user: User,
+    client: ClientInfo,
+    *,
+    device_hash: str,
+    notify_new_device: bool,
+    remember_me: bool,
+    settings: Settings,
+    keys: KeyRing,
+    event: EventKind,
+    detail: dict[str, str] | None,
+) -> IssuedToken:
+    """What every sign-in ends with: the device noted (a notice if it is new to this
+    account, see device.service), a session started, the event recorded."""
+    await device_service.record_sign_in(
+        session,
+        user=user,
+        device_hash=device_hash,
+        client=client,
+        settings=settings,
+        notify=notify_new_device,
+    )
+    issued = await auth_service.start_session(
+        session,
+        user_id=user.id,
+        client=client,
+        remember_me=remember_me,
+        settings=settings,
+        keys=keys,
+    )
+    await audit.record(
+        session, event, user_id=user.id, session_id=issued.session_id, client=client, detail=detail
+    )
+    return issued
+
+
+async def _check_second_factor(
+    session: AsyncSession,
+    challenge: TwoFactorChallenge,
+    *,
+    code: str,
+    client: ClientInfo,
+    keys: KeyRing,
+    lookup: AsyncEngine,
+    throttle: Throttle,
+) -> tuple[User, SecondFactor]:
+    """The code step of both sign-in routes: throttled like passwords, and a wrong code
+    counts against the challenge, which dies after a few."""
+    user_id = challenge.user_id
+    await throttle.check_code(ip=client.ip, user_id=user_id)
+    try:
+        used = await two_factor.verify_code(session, user_id=user_id, code=code, secret=keys.secret)
+    except AppError as exc:
+        if exc.code != ErrorCode.TWO_FACTOR_CODE_INVALID:
+            raise
+        challenge.failed_attempts += 1
+        # The count must stand though this request fails.
+        await session.commit()
+        await throttle.code_failed(ip=client.ip, user_id=user_id)
+        await audit.record_standalone(
+            lookup,
+            EventKind.two_factor_failed,
+            user_id=user_id,
+            client=client,
+            detail={"via": challenge.via},
+        )
+        raise
+    challenge.used_at = utc_now()
+    user = await session.get(User, user_id)
+    # Disabled, or the password changed (a reset), since the password step.
+    if user is None or not user.is_active or user.password_changed_at > challenge.created_at:
+        raise two_factor.challenge_invalid()
+    await throttle.code_succeeded(ip=client.ip, user_id=user_id)
+    if used is SecondFactor.recovery_code:
+        await audit.record(session, EventKind.recovery_code_used, user_id=user_id, client=client)
+    return user, used
 
 
 async def _check_password(
@@ -293,6 +449,10 @@ async def signup(
     "/login",
     response_model=UserRead,
     responses={
+        202: {
+            "model": TwoFactorChallengeResponse,
+            "description": "Password right, account has two-factor: POST /api/auth/login/2fa",
+        },
         401: {"model": ErrorResponse},
         422: {"model": ErrorResponse},
         429: {"model": ErrorResponse, "description": "Too many attempts; see Retry-After"},
@@ -309,8 +469,9 @@ async def login(
     client: ClientInfoDep,
     lookup: AutocommitEngineDep,
     throttle: ThrottleDep,
-) -> UserRead:
-    """Check the password, start a session, and set the access cookie."""
+) -> UserRead | JSONResponse:
+    """Check the password, start a session, and set the access cookie. For an account
+    with two-factor, answer 202 instead: the session starts at POST /api/auth/login/2fa."""
     user = await _check_password(
         session,
         lookup=lookup,
@@ -320,6 +481,21 @@ async def login(
         login=body.login,
         password=body.password,
     )
+    if await two_factor.is_enabled(session, user.id):
+        challenge = await two_factor.create_challenge(
+            session,
+            user_id=user.id,
+            via=ChallengeVia.browser,
+            remember_me=body.remember_me,
+            settings=settings,
+        )
+        answer = JSONResponse(
+            TwoFactorChallengeResponse(expires_in=challenge.expires_in).model_dump(),
+            status_code=status.HTTP_202_ACCEPTED,
+            headers=NO_STORE,
+        )
+        set_challenge_cookie(answer, challenge.token, challenge.expires_in)
+        return answer
     return await _sign_in_browser(
         request,
         response,
@@ -334,6 +510,58 @@ async def login(
     )
 
 
+@router.post(
+    "/login/2fa",
+    response_model=UserRead,
+    responses={
+        400: {"model": ErrorResponse, "description": "TWO_FACTOR_CODE_INVALID"},
+        401: {"model": ErrorResponse, "description": "TWO_FACTOR_CHALLENGE_INVALID"},
+        422: {"model": ErrorResponse},
+        429: {"model": ErrorResponse, "description": "Too many attempts; see Retry-After"},
+    },
+)
+async def login_second_factor(
+    body: TwoFactorCodeRequest,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    keys: KeysDep,
+    client: ClientInfoDep,
+    lookup: AutocommitEngineDep,
+    throttle: ThrottleDep,
+) -> UserRead:
+    """The code step of a two-factor sign-in (after a 202 from /api/auth/login): a code
+    from the authenticator app or a recovery code starts the session."""
+    challenge = await two_factor.open_challenge(
+        session, token=presented_challenge(request), via=ChallengeVia.browser
+    )
+    user, used = await _check_second_factor(
+        session,
+        challenge,
+        code=body.code,
+        client=client,
+        keys=keys,
+        lookup=lookup,
+        throttle=throttle,
+    )
+    signed_in = await _sign_in_browser(
+        request,
+        response,
+        session,
+        user,
+        client,
+        remember_me=challenge.remember_me,
+        settings=settings,
+        keys=keys,
+        notify_new_device=True,
+        event=EventKind.login_ok,
+        detail={"second_factor": used.value},
+    )
+    clear_challenge_cookie(response)
+    return signed_in
+
+
 async def _sign_in_browser(
     request: Request,
     response: Response,
@@ -346,27 +574,23 @@ async def _sign_in_browser(
     keys: KeyRing,
     notify_new_device: bool,
     event: EventKind,
+    detail: dict[str, str] | None = None,
 ) -> UserRead:
     """Start a session and hand its access token to the browser as the cookie; note the
     browser's device (a notice if it is new to this account, see device.service)."""
     device_token = browser_device_token(request)
-    await device_service.record_sign_in(
+    issued = await _start_session(
         session,
-        user=user,
+        user,
+        client,
         device_hash=browser_device_hash(device_token),
-        client=client,
-        settings=settings,
-        notify=notify_new_device,
-    )
-    issued = await auth_service.start_session(
-        session,
-        user_id=user.id,
-        client=client,
+        notify_new_device=notify_new_device,
         remember_me=remember_me,
         settings=settings,
         keys=keys,
+        event=event,
+        detail=detail,
     )
-    await audit.record(session, event, user_id=user.id, session_id=issued.session_id, client=client)
     set_session_cookies(response, issued, keys)
     set_device_cookie(response, device_token)
     response.headers.update(NO_STORE)

@@ -35,3 +35,11 @@ class OAuthErrorResponse(BaseModel):
     detail: str
     error: str
     error_description: str
+
+
+class MfaRequiredResponse(OAuthErrorResponse):
+    """403 from /token for an account with two-factor: repeat the request with
+    grant_type=urn:authflow:params:oauth:grant-type:mfa-otp, this mfa_token and otp=<code>."""
+
+    mfa_token: str
+    expires_in: int

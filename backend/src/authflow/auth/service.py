@@ -87,6 +87,7 @@ _LIVE_SESSION = (
         _users.c.is_superuser,
         _users.c.created_at,
         _sessions.c.last_seen_at,
+        _sessions.c.authenticated_at,
     )
     .select_from(_sessions.join(_users, _users.c.id == _sessions.c.user_id))
     .where(
@@ -124,6 +125,8 @@ class AuthUser:
     is_superuser: bool
     created_at: datetime
     session_id: uuid.UUID
+    # When this session last proved who it is (see UserSession.authenticated_at).
+    authenticated_at: datetime | None = None
 
     @property
     def disabled(self) -> bool:
@@ -202,6 +205,7 @@ class AuthService:
                 user_id=user_id,
                 created_at=now,
                 last_seen_at=now,
+                authenticated_at=now,
                 expires_at=now + lifetime,
                 user_agent=client.user_agent,
                 ip=client.ip,
@@ -410,6 +414,7 @@ class AuthService:
             is_superuser=row["is_superuser"],
             created_at=row["created_at"],
             session_id=session_id,
+            authenticated_at=row["authenticated_at"],
         )
 
     async def revoke_by_refresh_token(

@@ -224,3 +224,34 @@ def new_sign_in(
         ("Review where you're signed in", sessions_link),
     )
     return OutgoingEmail(to_address=to_address, subject=subject, text_body=text, html_body=html)
+
+
+def two_factor_changed(
+    *, product: str, to_address: str, username: str, when: str, enabled: bool, link: str
+) -> OutgoingEmail:
+    state = "turned on" if enabled else "turned off"
+    subject = f"Two-factor authentication was {state} for your {product} account"
+    advice = (
+        "Signing in now needs a code from your authenticator app or a recovery code."
+        if enabled
+        else "Signing in now needs only your password."
+    )
+    text = (
+        f"Hello {username},\n\n"
+        f"Two-factor authentication was {state} for your {product} account on {when}. "
+        f"{advice}\n\n"
+        "If this was you, there is nothing to do. If it was not, reset your password now "
+        f"and review your account:\n\n{link}\n"
+    )
+    html = _html(
+        subject,
+        [
+            f"Hello {escape(username)},",
+            f"Two-factor authentication was {state} for your {escape(product)} account on "
+            f"{escape(when)}. {advice}",
+            "If this was you, there is nothing to do. If it was not, reset your password now "
+            "and review your account.",
+        ],
+        ("Review your account", link),
+    )
+    return OutgoingEmail(to_address=to_address, subject=subject, text_body=text, html_body=html)

@@ -32,3 +32,7 @@ class UserSession(Base):
     # The token it replaced, recognised during the grace window and as reuse after it.
     previous_refresh_token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     rotated_at: Mapped[datetime | None]
+    # When this session last proved who it is: at sign-in (with the second factor when
+    # the account has one) and at each step-up. Sensitive actions want it recent; None
+    # means "ask again" (set when the account's sign-in rules get stricter).
+    authenticated_at: Mapped[datetime | None]

@@ -15,6 +15,7 @@ answer tells nothing about accounts.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -110,11 +111,13 @@ class Throttle:
 
     # Sign-in
 
-    def _login_keys(self, ip: str | None, login: str) -> dict[str, FailureRule]:
+    def _login_keys(
+        self, ip: str | None, login: str, action: str = "login"
+    ) -> dict[str, FailureRule]:
         return {
-            ip_key("login", ip): self._login_rules["ip"],
-            login_key("login", login): self._login_rules["login"],
-            pair_key("login", ip, login): self._login_rules["pair"],
+            ip_key(action, ip): self._login_rules["ip"],
+            login_key(action, login): self._login_rules["login"],
+            pair_key(action, ip, login): self._login_rules["pair"],
         }
 
     async def check_login(self, *, ip: str | None, login: str) -> None:
@@ -140,6 +143,26 @@ class Throttle:
         keys = [login_key("login", name) for name in logins]
         keys += [pair_key("login", ip, name) for name in logins]
         await self.store.clear(keys)
+
+    # Second factor: codes are counted like passwords, under the account's id, but have
+    # no hard cap; only someone who has the password gets to try them, and each
+    # challenge dies after a few wrong codes.
+
+    async def check_code(self, *, ip: str | None, user_id: uuid.UUID) -> None:
+        keys = self._login_keys(ip, str(user_id), "2fa")
+        now = self._clock()
+        state = await self.store.failures(list(keys), now=now)
+        await self._refuse_while_waiting("2fa", ip, keys, state, now)
+
+    async def code_failed(self, *, ip: str | None, user_id: uuid.UUID) -> None:
+        keys = self._login_keys(ip, str(user_id), "2fa")
+        await self.store.add_failure(
+            {key: rule.forget_after for key, rule in keys.items()}, now=self._clock()
+        )
+
+    async def code_succeeded(self, *, ip: str | None, user_id: uuid.UUID) -> None:
+        account = str(user_id)
+        await self.store.clear([login_key("2fa", account), pair_key("2fa", ip, account)])
 
     async def account_recovered(self, *, logins: Iterable[str]) -> None:
         """A password reset (or an admin) lifts the consecutive-failure cap."""

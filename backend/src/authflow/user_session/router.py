@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from authflow.audit import service as audit
 from authflow.audit.service import EventKind
-from authflow.auth.dependencies import ClientInfoDep, CurrentUser
+from authflow.auth.dependencies import ClientInfoDep, CurrentUser, RecentUser
 from authflow.db import SessionDep
 from authflow.errors import ErrorResponse
 from authflow.user_session.schemas import RevokedCount, SessionRead
@@ -50,9 +50,10 @@ async def revoke_session(
 
 @router.post("/revoke-others", response_model=RevokedCount)
 async def revoke_other_sessions(
-    current_user: CurrentUser, session: SessionDep, client: ClientInfoDep
+    current_user: RecentUser, session: SessionDep, client: ClientInfoDep
 ) -> RevokedCount:
-    """Sign out everywhere else."""
+    """Sign out everywhere else. Needs a recent sign-in or step-up, so a stolen session
+    cannot lock its owner out."""
     revoked = await user_session_service.revoke_others(
         session, user_id=current_user.id, current_id=current_user.session_id
     )

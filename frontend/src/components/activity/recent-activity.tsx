@@ -21,6 +21,12 @@ const LABELS: Record<string, string> = {
   email_change_requested: "Change of email address requested",
   email_changed: "Email address changed",
   throttled: "Attempts slowed down",
+  step_up: "Confirmed it was you",
+  two_factor_enabled: "Two-factor authentication turned on",
+  two_factor_disabled: "Two-factor authentication turned off",
+  two_factor_failed: "Wrong two-factor code",
+  recovery_code_used: "Recovery code used",
+  recovery_codes_regenerated: "New recovery codes generated",
 };
 
 const when = new Intl.DateTimeFormat("en-GB", {
@@ -30,7 +36,10 @@ const when = new Intl.DateTimeFormat("en-GB", {
 });
 
 function Event({ event }: { event: ActivityRead }) {
-  const alarming = event.kind === "login_failed" || event.kind === "refresh_reuse_detected";
+  const alarming =
+    event.kind === "login_failed" ||
+    event.kind === "refresh_reuse_detected" ||
+    event.kind === "two_factor_failed";
   return (
     <li className="flex flex-col gap-0.5 py-3 sm:flex-row sm:items-baseline sm:justify-between">
       <span className={alarming ? "font-medium text-red-800" : "text-slate-900"}>

@@ -3,6 +3,7 @@
 import { useRouter } from "next/navigation";
 import { useState } from "react";
 
+import { StepUpCancelled, StepUpForm, useStepUp } from "@/components/auth/step-up";
 import { alertClass, dangerButtonClass, secondaryButtonClass } from "@/components/ui/styles";
 import { ApiError, apiFetch } from "@/lib/api/client";
 import type { RevokedCount, SessionRead } from "@/lib/api/types";
@@ -17,8 +18,15 @@ function label(session: SessionRead): string {
   return `${session.browser} on ${session.device}`;
 }
 
-export function SessionsList({ initialSessions }: { initialSessions: SessionRead[] }) {
+export function SessionsList({
+  initialSessions,
+  twoFactorEnabled,
+}: {
+  initialSessions: SessionRead[];
+  twoFactorEnabled: boolean;
+}) {
   const router = useRouter();
+  const stepUp = useStepUp({ twoFactorEnabled });
   const [sessions, setSessions] = useState<SessionRead[]>(initialSessions);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -26,6 +34,7 @@ export function SessionsList({ initialSessions }: { initialSessions: SessionRead
   const others = sessions.filter((s) => !s.current);
 
   function handleError(err: unknown) {
+    if (err instanceof StepUpCancelled) return;
     if (err instanceof ApiError && err.status === 401) {
       router.replace(`/login?next=${encodeURIComponent("/account")}`);
       return;
@@ -53,7 +62,10 @@ export function SessionsList({ initialSessions }: { initialSessions: SessionRead
     setBusy(true);
     setError(null);
     try {
-      const result = await apiFetch<RevokedCount>("/api/sessions/revoke-others", { method: "POST" });
+      // Signing everyone else out needs a recent sign-in: the prompt asks first if it is not.
+      const result = await stepUp.run(() =>
+        apiFetch<RevokedCount>("/api/sessions/revoke-others", { method: "POST" }),
+      );
       setSessions((prev) => prev.filter((s) => s.current));
       setStatus(`Signed out ${result.revoked} other session${result.revoked === 1 ? "" : "s"}.`);
     } catch (err) {
@@ -116,6 +128,7 @@ export function SessionsList({ initialSessions }: { initialSessions: SessionRead
           Sign out all other sessions
         </button>
       )}
+      <StepUpForm stepUp={stepUp} />
     </div>
   );
 }

@@ -55,6 +55,7 @@ export function refreshSession(): Promise<boolean> {
 
 const NO_RETRY: ReadonlySet<string> = new Set([
   "/api/auth/login",
+  "/api/auth/login/2fa",
   "/api/auth/signup",
   "/api/auth/refresh",
   "/api/auth/logout",

@@ -27,3 +27,11 @@ export type FieldError = NonNullable<ErrorResponse["errors"]>[number];
 // Development only (the API serves these when AUTHFLOW_ENV=development).
 export type MailboxMessage = Schemas["MailboxMessage"];
 export type MailboxMessageDetail = Schemas["MailboxMessageDetail"];
+// Two-factor authentication and step-up re-authentication.
+export type TwoFactorStatus = Schemas["TwoFactorStatus"];
+export type TwoFactorEnrolment = Schemas["TwoFactorEnrolment"];
+export type TwoFactorCodeRequest = Schemas["TwoFactorCodeRequest"];
+export type TwoFactorChallenge = Schemas["TwoFactorChallengeResponse"];
+export type RecoveryCodes = Schemas["RecoveryCodes"];
+export type StepUpRequest = Schemas["StepUpRequest"];
+export type StepUpResponse = Schemas["StepUpResponse"];

@@ -3,9 +3,10 @@ import type { Metadata } from "next";
 import { RecentActivity } from "@/components/activity/recent-activity";
 import { ChangeEmailForm } from "@/components/account/change-email-form";
 import { ChangePasswordForm } from "@/components/account/change-password-form";
+import { TwoFactorSection } from "@/components/account/two-factor-section";
 import { VerificationBanner } from "@/components/email/verification-banner";
 import { SessionsList } from "@/components/sessions/sessions-list";
-import { listSessions, recentActivity, requireUser } from "@/lib/dal";
+import { listSessions, recentActivity, requireUser, twoFactorStatus } from "@/lib/dal";
 
 export const metadata: Metadata = {
   title: "Your account",
@@ -15,9 +16,10 @@ const memberSince = new Intl.DateTimeFormat("en-GB", { dateStyle: "long", timeZo
 
 export default async function AccountPage() {
   const user = await requireUser("/account");
-  const [sessions, activity] = await Promise.all([
+  const [sessions, activity, twoFactor] = await Promise.all([
     listSessions("/account"),
     recentActivity("/account"),
+    twoFactorStatus("/account"),
   ]);
 
   const rows: { term: string; value: React.ReactNode }[] = [
@@ -64,13 +66,23 @@ export default async function AccountPage() {
         <p className="mt-1 text-sm text-slate-600">
           We send a link to the new address; your address changes when you open it.
         </p>
-        <ChangeEmailForm currentEmail={user.email} />
+        <ChangeEmailForm currentEmail={user.email} twoFactorEnabled={twoFactor.enabled} />
       </section>
       <section aria-labelledby="password-heading" className="mt-8 rounded-xl bg-white p-6 shadow-sm ring-1 ring-slate-200">
         <h2 id="password-heading" className="text-lg font-semibold text-slate-900">
           Password
         </h2>
-        <ChangePasswordForm username={user.username} email={user.email} />
+        <ChangePasswordForm
+          username={user.username}
+          email={user.email}
+          twoFactorEnabled={twoFactor.enabled}
+        />
+      </section>
+      <section id="two-factor" aria-labelledby="two-factor-heading" className="mt-8 rounded-xl bg-white p-6 shadow-sm ring-1 ring-slate-200">
+        <h2 id="two-factor-heading" className="text-lg font-semibold text-slate-900">
+          Two-factor authentication
+        </h2>
+        <TwoFactorSection initialStatus={twoFactor} />
       </section>
       <section id="sessions" aria-labelledby="sessions-heading" className="mt-8 rounded-xl bg-white p-6 shadow-sm ring-1 ring-slate-200">
         <h2 id="sessions-heading" className="text-lg font-semibold text-slate-900">
@@ -78,7 +90,11 @@ export default async function AccountPage() {
         </h2>
         {/* Keyed by the ids so a refresh after a change (password changed, others signed out)
             shows the list anew rather than the client's earlier copy. */}
-        <SessionsList key={sessions.map((s) => s.id).join()} initialSessions={sessions} />
+        <SessionsList
+          key={sessions.map((s) => s.id).join()}
+          initialSessions={sessions}
+          twoFactorEnabled={twoFactor.enabled}
+        />
       </section>
       <section aria-labelledby="activity-heading" className="mt-8 rounded-xl bg-white p-6 shadow-sm ring-1 ring-slate-200">
         <h2 id="activity-heading" className="text-lg font-semibold text-slate-900">
