@@ -85,3 +85,22 @@ def test_non_postgres_database_url_is_refused() -> None:
 def test_password_minimum_cannot_go_below_eight() -> None:
     with pytest.raises(ValidationError):
         Settings(password_min_length=6)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("AUTHFLOW_ARGON2_MEMORY_KIB", "19455"), ("AUTHFLOW_ARGON2_TIME_COST", "1")],
+)
+def test_argon2_cannot_go_below_the_owasp_baseline(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match="greater than or equal"):
+        Settings()
+
+
+def test_argon2_settings_reach_the_hasher(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTHFLOW_ARGON2_MEMORY_KIB", "20480")
+    monkeypatch.setenv("AUTHFLOW_ARGON2_TIME_COST", "3")
+    app = create_app(Settings(env="test"))
+    assert app.state.hasher.hash_sync("a passphrase").startswith("$argon2id$v=19$m=20480,t=3,p=1$")

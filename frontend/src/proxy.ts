@@ -79,7 +79,7 @@ function redirectToSignIn(request: NextRequest): NextResponse {
   return NextResponse.redirect(url);
 }
 
-const PROTECTED = ["/account", "/notes"];
+const PROTECTED = ["/account", "/notes", "/admin"];
 
 function isProtected(pathname: string): boolean {
   return PROTECTED.some((prefix) => pathname === prefix || pathname.startsWith(`${prefix}/`));
@@ -122,9 +122,16 @@ export const config = {
         { type: "header", key: "purpose", value: "prefetch" },
       ],
     },
+    {
+      source: "/admin/:path*",
+      missing: [
+        { type: "header", key: "next-router-prefetch" },
+        { type: "header", key: "purpose", value: "prefetch" },
+      ],
+    },
     // Every other page, for its Content-Security-Policy; not the API, not static files.
     {
-      source: "/((?!api/|_next/static|_next/image|favicon.ico|icon.svg|account|notes).*)",
+      source: "/((?!api/|_next/static|_next/image|favicon.ico|icon.svg|account|notes|admin).*)",
       missing: [
         { type: "header", key: "next-router-prefetch" },
         { type: "header", key: "purpose", value: "prefetch" },

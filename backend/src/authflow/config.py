@@ -18,6 +18,14 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from authflow.kit.passwords import (
+    ARGON2_MAX_MEMORY_KIB,
+    ARGON2_MAX_TIME_COST,
+    ARGON2_MEMORY_KIB,
+    ARGON2_PARALLELISM,
+    ARGON2_TIME_COST,
+    Argon2Parameters,
+)
 from authflow.kit.server_secret import MIN_SECRET_LENGTH
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -69,6 +77,16 @@ class Settings(BaseSettings):
     # Argon2 verifications allowed at once; about one per core keeps a login storm
     # from starving everything else.
     hash_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+    # Argon2id cost of new password hashes; `authflow calibrate-hashing` finds values for
+    # a machine. Never below OWASP's baseline (the defaults). A stored hash made with other
+    # values is re-hashed with these when its owner next signs in.
+    argon2_memory_kib: int = Field(
+        default=ARGON2_MEMORY_KIB, ge=ARGON2_MEMORY_KIB, le=ARGON2_MAX_MEMORY_KIB
+    )
+    argon2_time_cost: int = Field(
+        default=ARGON2_TIME_COST, ge=ARGON2_TIME_COST, le=ARGON2_MAX_TIME_COST
+    )
+    argon2_parallelism: int = Field(default=ARGON2_PARALLELISM, ge=ARGON2_PARALLELISM, le=64)
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
 
@@ -184,6 +202,14 @@ class Settings(BaseSettings):
         if not self.web_origin.startswith("https://"):
             raise ValueError("AUTHFLOW_WEB_ORIGIN must be https:// outside development")
         return self
+
+    @property
+    def argon2(self) -> Argon2Parameters:
+        return Argon2Parameters(
+            memory_kib=self.argon2_memory_kib,
+            time_cost=self.argon2_time_cost,
+            parallelism=self.argon2_parallelism,
+        )
 
     @property
     def is_dev(self) -> bool:

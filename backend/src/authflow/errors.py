@@ -60,6 +60,8 @@ class ErrorCode(StrEnum):
     TWO_FACTOR_ENROLMENT_NOT_STARTED = "TWO_FACTOR_ENROLMENT_NOT_STARTED"
     TWO_FACTOR_ENROLMENT_REQUIRED = "TWO_FACTOR_ENROLMENT_REQUIRED"
     STEP_UP_REQUIRED = "STEP_UP_REQUIRED"
+    USER_NOT_FOUND = "USER_NOT_FOUND"
+    LAST_ADMIN = "LAST_ADMIN"
 
 
 # What asyncpg raises, unwrapped, when the server is gone or going (shutdown, restart,

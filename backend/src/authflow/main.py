@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from authflow import logs
 from authflow.access_log import AccessLogMiddleware
 from authflow.account.router import router as account_router
+from authflow.admin.router import router as admin_router
 from authflow.api_docs import install_docs
 from authflow.audit import service as audit_service
 from authflow.audit.router import router as audit_router
@@ -202,7 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     # The ring reads the keys through the engine the lifespan makes.
     app.state.keys = key_ring(settings, load_secret(settings), lambda: app.state.engine)
-    app.state.hasher = PasswordHasher(settings.hash_concurrency)
+    app.state.hasher = PasswordHasher(settings.hash_concurrency, settings.argon2)
     app.state.deferred = Deferred()
     install_error_handlers(app)
     app.add_middleware(OriginCheckMiddleware, web_origin=settings.web_origin)
@@ -227,6 +228,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(email_router)
     app.include_router(account_router)
     app.include_router(two_factor_router)
+    app.include_router(admin_router)
     app.include_router(user_router)
     app.include_router(note_router)
     app.include_router(user_session_router)

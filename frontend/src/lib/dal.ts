@@ -23,7 +23,7 @@ export function loginUrl(path: string): string {
  * Server-side GET against the API, forwarding the incoming request's cookies.
  * Returns null on 401; throws ApiError on any other failure.
  */
-async function serverGet<T>(path: `/api/${string}`): Promise<T | null> {
+export async function serverGet<T>(path: `/api/${string}`): Promise<T | null> {
   const cookieHeader = (await cookies()).toString();
   const headers = new Headers({ Accept: "application/json" });
   if (cookieHeader) headers.set("Cookie", cookieHeader);

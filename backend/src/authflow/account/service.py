@@ -75,7 +75,7 @@ async def _check_current_password(
         raise _wrong_current_password()
 
 
-async def _set_password(
+async def set_password(
     session: AsyncSession, user: User, hashed: str, *, settings: Settings
 ) -> datetime:
     now = utc_now()
@@ -144,27 +144,33 @@ async def _send_reset_link(
         ):
             # Nobody to tell: the requester gets the same answer whatever happens here.
             return
-        token = await issue_token(
-            session,
-            user=user,
-            purpose=Purpose.reset_password,
-            email=user.email,
-            ttl=timedelta(minutes=settings.password_reset_ttl_minutes),
-        )
-        await enqueue(
-            session,
-            templates.password_reset(
-                product=settings.product_name,
-                to_address=user.email,
-                username=user.username,
-                link=web_link(settings, "/reset-password", token),
-                valid_minutes=settings.password_reset_ttl_minutes,
-            ),
-            kind=Purpose.reset_password.value,
-        )
+        await send_reset_link(session, user=user, settings=settings)
         await audit.record(
             session, EventKind.password_reset_requested, user_id=user.id, client=client
         )
+
+
+async def send_reset_link(session: AsyncSession, *, user: User, settings: Settings) -> None:
+    """Issue a reset token for ``user`` and queue the email carrying it."""
+    assert user.email is not None
+    token = await issue_token(
+        session,
+        user=user,
+        purpose=Purpose.reset_password,
+        email=user.email,
+        ttl=timedelta(minutes=settings.password_reset_ttl_minutes),
+    )
+    await enqueue(
+        session,
+        templates.password_reset(
+            product=settings.product_name,
+            to_address=user.email,
+            username=user.username,
+            link=web_link(settings, "/reset-password", token),
+            valid_minutes=settings.password_reset_ttl_minutes,
+        ),
+        kind=Purpose.reset_password.value,
+    )
 
 
 async def reset_password(
@@ -191,7 +197,7 @@ async def reset_password(
         # The link went to an address the account no longer has, or the account was
         # disabled since: it proves nothing now.
         raise invalid_token()
-    await _set_password(session, user, hashed, settings=settings)
+    await set_password(session, user, hashed, settings=settings)
     # Opening the link proved the address.
     user.is_verified = True
     await user_session_service.revoke_all(session, user_id=user.id, reason="password_reset")
@@ -289,7 +295,7 @@ async def change_password(
     hashed = await hasher.hash(new_password)
     user = await session.get(User, current_user.id, with_for_update=True)
     assert user is not None  # the live-session lookup just found it
-    await _set_password(session, user, hashed, settings=settings)
+    await set_password(session, user, hashed, settings=settings)
     await user_session_service.revoke_all(
         session, user_id=user.id, reason="password_changed", keep=current_user.session_id
     )

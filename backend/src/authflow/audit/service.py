@@ -44,6 +44,14 @@ class EventKind(StrEnum):
     two_factor_failed = "two_factor_failed"
     recovery_code_used = "recovery_code_used"
     recovery_codes_regenerated = "recovery_codes_regenerated"
+    admin_user_disabled = "admin_user_disabled"
+    admin_user_enabled = "admin_user_enabled"
+    admin_email_verified = "admin_email_verified"
+    admin_password_reset_sent = "admin_password_reset_sent"
+    admin_sessions_revoked = "admin_sessions_revoked"
+    admin_user_deleted = "admin_user_deleted"
+    admin_role_granted = "admin_role_granted"
+    admin_role_revoked = "admin_role_revoked"
 
 
 def _row(

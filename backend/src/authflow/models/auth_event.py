@@ -23,6 +23,9 @@ class AuthEvent(Base):
     __table_args__ = (
         Index("ix_auth_events_user_id_id", "user_id", "id"),
         Index("ix_auth_events_occurred_at", "occurred_at"),
+        # The admin events search by kind or address, newest first.
+        Index("ix_auth_events_kind_id", "kind", "id"),
+        Index("ix_auth_events_ip_id", "ip", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

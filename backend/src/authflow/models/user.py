@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import String, func
+from sqlalchemy import Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from authflow.models.base import Base, TimestampedMixin
@@ -11,6 +11,23 @@ from authflow.models.base import Base, TimestampedMixin
 
 class User(TimestampedMixin, Base):
     __tablename__ = "users"
+    __table_args__ = (
+        # Keyset pages of the admin user list.
+        Index("ix_users_created_at_id", "created_at", "id"),
+        # Prefix search (LIKE 'abc%'): a btree serves it only under the C collation or
+        # with text_pattern_ops.
+        Index(
+            "ix_users_username_key_prefix",
+            "username_key",
+            "id",
+            postgresql_ops={"username_key": "text_pattern_ops"},
+        ),
+        Index(
+            "ix_users_email_key_prefix",
+            "email_key",
+            postgresql_ops={"email_key": "text_pattern_ops"},
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     # As typed by the user, for display.

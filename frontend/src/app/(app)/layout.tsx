@@ -1,5 +1,6 @@
 import Link from "next/link";
 
+import { AdminNavLink } from "@/components/admin/admin-nav-link";
 import { LogoutButton } from "@/components/auth/logout-button";
 import { NavLink } from "@/components/nav-link";
 
@@ -22,6 +23,7 @@ export default function AppLayout({ children }: Readonly<{ children: React.React
                 <li>
                   <NavLink href="/notes">Notes</NavLink>
                 </li>
+                <AdminNavLink />
               </ul>
             </nav>
           </div>

@@ -5,29 +5,7 @@ import { useState } from "react";
 import { secondaryButtonClass } from "@/components/ui/styles";
 import { ApiError, apiFetch } from "@/lib/api/client";
 import type { ActivityPage, ActivityRead } from "@/lib/api/types";
-
-const LABELS: Record<string, string> = {
-  signup: "Account created",
-  login_ok: "Signed in",
-  login_failed: "Failed sign-in attempt",
-  logout: "Signed out",
-  refresh: "Session renewed",
-  refresh_reuse_detected: "Session ended: a copied sign-in token was used",
-  session_revoked: "Signed out a session",
-  password_changed: "Password changed",
-  password_reset_requested: "Password reset link sent",
-  password_reset_done: "Password reset",
-  email_verified: "Email address confirmed",
-  email_change_requested: "Change of email address requested",
-  email_changed: "Email address changed",
-  throttled: "Attempts slowed down",
-  step_up: "Confirmed it was you",
-  two_factor_enabled: "Two-factor authentication turned on",
-  two_factor_disabled: "Two-factor authentication turned off",
-  two_factor_failed: "Wrong two-factor code",
-  recovery_code_used: "Recovery code used",
-  recovery_codes_regenerated: "New recovery codes generated",
-};
+import { eventLabel } from "@/lib/event-labels";
 
 const when = new Intl.DateTimeFormat("en-GB", {
   dateStyle: "medium",
@@ -43,7 +21,7 @@ function Event({ event }: { event: ActivityRead }) {
   return (
     <li className="flex flex-col gap-0.5 py-3 sm:flex-row sm:items-baseline sm:justify-between">
       <span className={alarming ? "font-medium text-red-800" : "text-slate-900"}>
-        {LABELS[event.kind] ?? event.kind}
+        {eventLabel(event.kind)}
         {event.this_session && <span className="ml-2 text-sm text-slate-600">(this session)</span>}
       </span>
       <span className="text-sm text-slate-600">

@@ -35,3 +35,10 @@ export type TwoFactorChallenge = Schemas["TwoFactorChallengeResponse"];
 export type RecoveryCodes = Schemas["RecoveryCodes"];
 export type StepUpRequest = Schemas["StepUpRequest"];
 export type StepUpResponse = Schemas["StepUpResponse"];
+// The admin console (administrators with two-factor and a recent sign-in only).
+export type AdminUserRow = Schemas["AdminUserRow"];
+export type AdminUserPage = Schemas["AdminUserPage"];
+export type AdminUserDetail = Schemas["AdminUserDetail"];
+export type AdminSessionRow = Schemas["AdminSessionRow"];
+export type AdminEventRow = Schemas["AdminEventRow"];
+export type AdminEventPage = Schemas["AdminEventPage"];
