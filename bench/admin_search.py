@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 import platform
@@ -30,13 +29,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import httpx
+from bench_common import Postgres, single_run_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKEND = ROOT / "backend"
@@ -46,7 +46,6 @@ DOC = ROOT / "docs" / "performance-admin.md"
 MAIN_DOC = ROOT / "docs" / "performance.md"
 PGDATA = ROOT / "var" / "bench-admin-postgres"
 # The same lock as bench/run: two benchmarks at once would disturb each other.
-LOCK = ROOT / "var" / "bench.lock"
 
 ADMIN_USERNAME = "bench-admin"
 PASSWORD = "correct horse battery staple"  # a benchmark fixture, not a secret
@@ -252,56 +251,6 @@ ORDER BY occurred_at
 
 
 # --------------------------------------------------------------------------- PostgreSQL
-
-
-class Postgres:
-    """A throwaway cluster under var/bench-admin-postgres, stopped and removed after."""
-
-    def __init__(self, devdb: Any) -> None:
-        self.devdb = devdb
-        self.port = 0
-        self.pid: int | None = None
-
-    def start(self) -> str:
-        self.discard()  # a leftover from a run that was killed -9
-        self.port = self.devdb.free_port()
-        # Durable settings (fsync on), as bench/run: the admin requests commit too.
-        self.devdb.init_cluster(PGDATA, fast_unsafe=False)
-        self.devdb.start(PGDATA, self.port)
-        self.pid = int((PGDATA / "postmaster.pid").read_text().split()[0])
-        return str(self.devdb.url(self.port))
-
-    def discard(self) -> None:
-        if (PGDATA / "postmaster.pid").exists():
-            pid = int((PGDATA / "postmaster.pid").read_text().split()[0])
-            with contextlib.suppress(Exception):
-                self.devdb.stop(PGDATA)
-            self._kill_if_alive(pid)
-        if PGDATA.exists():
-            log_file = PGDATA / "server.log"
-            if log_file.exists():
-                RESULTS.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(log_file, RESULTS / "admin-postgres-log.raw")
-            shutil.rmtree(PGDATA)
-
-    @staticmethod
-    def _kill_if_alive(pid: int) -> None:
-        # pg_ctl stop normally suffices; if not, fast shutdown then quit, by PID.
-        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL):
-            for _ in range(50):
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    return
-                time.sleep(0.1)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-
-    def stop(self) -> None:
-        if self.pid is not None:
-            log(f"stopping PostgreSQL (pid {self.pid})")
-        self.discard()
-        self.pid = None
 
 
 def migrate(db_url: str) -> None:
@@ -1277,20 +1226,6 @@ def write_docs(results: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- main
 
 
-@contextlib.contextmanager
-def single_run_lock() -> Iterator[None]:
-    LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with LOCK.open("w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SystemExit(
-                "bench/admin-search: another benchmark (bench/run or bench/admin-search) "
-                "is running in this checkout"
-            ) from None
-        yield
-
-
 _terminated: list[str] = []
 
 
@@ -1336,9 +1271,9 @@ def main(argv: list[str]) -> int:
     from authflow import devdb
 
     started = time.monotonic()
-    pg = Postgres(devdb)
+    pg = Postgres(devdb, PGDATA, RESULTS / "admin-postgres-log.raw", log)
     keys_dir = Path(tempfile.mkdtemp(prefix="authflow-bench-admin-keys-"))
-    with single_run_lock():
+    with single_run_lock("bench/admin-search"):
         try:
             machine = machine_facts()
             log("starting PostgreSQL")

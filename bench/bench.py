@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 import platform
@@ -27,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -35,6 +33,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from bench_common import Postgres, single_run_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -43,7 +42,6 @@ LUA = BENCH / "wrk" / "bench.lua"
 REFRESH_LUA = BENCH / "wrk" / "refresh.lua"
 DOC = ROOT / "docs" / "performance.md"
 PGDATA = ROOT / "var" / "bench-postgres"
-LOCK = ROOT / "var" / "bench.lock"
 PY = ROOT / ".venv" / "bin" / "python"
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 TASKSET = shutil.which("taskset")
@@ -176,53 +174,6 @@ def cpu_list(cpus: set[int]) -> str:
 
 
 # --------------------------------------------------------------------------- PostgreSQL
-
-
-class Postgres:
-    def __init__(self, devdb: Any) -> None:
-        self.devdb = devdb
-        self.port = 0
-        self.pid: int | None = None
-
-    def start(self) -> str:
-        self.discard()  # a leftover from a run that was killed -9
-        self.port = self.devdb.free_port()
-        self.devdb.init_cluster(PGDATA, fast_unsafe=False)
-        self.devdb.start(PGDATA, self.port)
-        self.pid = int((PGDATA / "postmaster.pid").read_text().split()[0])
-        return str(self.devdb.url(self.port))
-
-    def discard(self) -> None:
-        if (PGDATA / "postmaster.pid").exists():
-            pid = int((PGDATA / "postmaster.pid").read_text().split()[0])
-            with contextlib.suppress(Exception):
-                self.devdb.stop(PGDATA)
-            self._kill_if_alive(pid)
-        if PGDATA.exists():
-            log_file = PGDATA / "server.log"
-            if log_file.exists():
-                RESULTS.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(log_file, RESULTS / "postgres-log.raw")
-            shutil.rmtree(PGDATA)
-
-    @staticmethod
-    def _kill_if_alive(pid: int) -> None:
-        # pg_ctl stop normally suffices; if not, fast shutdown then quit, by PID.
-        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL):
-            for _ in range(50):
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    return
-                time.sleep(0.1)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-
-    def stop(self) -> None:
-        if self.pid is not None:
-            log(f"stopping PostgreSQL (pid {self.pid})")
-        self.discard()
-        self.pid = None
 
 
 # --------------------------------------------------------------------------- API
@@ -1030,15 +981,15 @@ def render(results: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- main
 
 
-@contextlib.contextmanager
-def single_run_lock() -> Iterator[None]:
-    LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with LOCK.open("w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SystemExit("bench/run: another bench/run is running in this checkout") from None
-        yield
+# bench/admin-search keeps a short block of its own at the end of the page.
+OTHER_BLOCK = "<!-- admin-search:begin"
+
+
+def write_doc(page: str) -> None:
+    """Write docs/performance.md, keeping the block other benchmarks add at its end."""
+    old = DOC.read_text() if DOC.exists() else ""
+    kept = old[old.index(OTHER_BLOCK) :] if OTHER_BLOCK in old else ""
+    DOC.write_text(page.rstrip("\n") + "\n\n" + kept if kept else page)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -1089,7 +1040,7 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     latest = RESULTS / "latest.json"
     if args.render_only:
-        DOC.write_text(render(json.loads(latest.read_text())))
+        write_doc(render(json.loads(latest.read_text())))
         log(f"wrote {DOC.relative_to(ROOT)}")
         return 0
     if not Path(WRK).exists():
@@ -1104,10 +1055,10 @@ def main(argv: list[str]) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     for old in RESULTS.glob("*.raw"):
         old.unlink()
-    pg = Postgres(devdb)
+    pg = Postgres(devdb, PGDATA, RESULTS / "postgres-log.raw", log)
     api: Api | None = None
     keys_dir = Path(tempfile.mkdtemp(prefix="authflow-bench-keys-"))
-    with single_run_lock():
+    with single_run_lock("bench/run"):
         try:
             machine = machine_facts()
             log("starting PostgreSQL")
@@ -1184,7 +1135,7 @@ def main(argv: list[str]) -> int:
     latest.write_text(json.dumps(results, indent=2) + "\n")
     log(f"wrote {latest.relative_to(ROOT)} ({results['elapsed_s']:g} s in all)")
     if args.docs:
-        DOC.write_text(render(results))
+        write_doc(render(results))
         log(f"wrote {DOC.relative_to(ROOT)}")
 
     flagged = False
