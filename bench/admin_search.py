@@ -1006,16 +1006,13 @@ def findings(results: dict[str, Any]) -> list[str]:
     ):
         ran = q.get("app_plans") or {"custom": 0, "generic": 0}
         notes.append(
-            "- **The prefix search depends on custom plans.** `LIKE $1 || '%'` gives an "
-            "index range only once the value is known. The generic plan walks "
-            "`ix_users_created_at_id` over every account and filters "
+            "- **The prefix search needs custom plans.** A prefix gives an index range only "
+            "in a plan made for its value. The generic plan walks `ix_users_created_at_id` "
+            "over every account and filters "
             f"({g['execution_ms']:.1f} ms for `q={p['q_selective']}`, against "
-            f"{s['execution_ms']:.2f} ms custom). PostgreSQL kept custom plans in this run "
-            f"({ran['custom']:,} custom, {ran['generic']:,} generic executions), because the "
-            "generic plan's estimate looks costlier, but nothing pins that. Passing the range "
-            "explicitly (`username_key ~>=~ :prefix AND username_key ~<~ :prefix_next`, the "
-            "`text_pattern_ops` operators, with the upper bound computed in Python; the same "
-            "for `email_key`) gives the generic plan the same two index ranges."
+            f"{s['execution_ms']:.2f} ms custom), so the service sets "
+            "`plan_cache_mode = force_custom_plan` for its transaction when `q` is given "
+            f"(this run: {ran['custom']:,} custom, {ran['generic']:,} generic executions)."
         )
     if not notes:
         return []
