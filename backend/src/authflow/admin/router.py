@@ -25,8 +25,8 @@ from authflow.db import SessionDep
 from authflow.dependencies import SettingsDep
 from authflow.errors import ErrorResponse
 from authflow.kit.strings import LineStr
-from authflow.kit.user_agent import describe
 from authflow.user_session.schemas import RevokedCount
+from authflow.user_session.service import user_session as user_session_service
 
 router = APIRouter(
     prefix="/api/admin",
@@ -102,21 +102,11 @@ async def admin_get_user(
 ) -> AdminUserDetail:
     """One account: profile, live sessions and its 20 newest events."""
     user = await admin_service.get_user(session, user_id)
-    sessions = []
-    for row in await admin_service.live_sessions(session, user_id):
-        browser, device = describe(row.user_agent)
-        sessions.append(
-            AdminSessionRow(
-                id=row.id,
-                created_at=row.created_at,
-                last_seen_at=row.last_seen_at,
-                expires_at=row.expires_at,
-                ip=row.ip,
-                user_agent=row.user_agent,
-                browser=browser,
-                device=device,
-            )
-        )
+    # The account owner's own list, read the same way; "current" means nothing here.
+    live = await user_session_service.list_live(
+        session, user_id=user_id, current_id=admin.session_id
+    )
+    sessions = [AdminSessionRow.model_validate(row.model_dump()) for row in live]
     events, _ = await admin_service.search_events(
         session, filters=EventFilters(user_id=user_id), limit=20, before=None
     )

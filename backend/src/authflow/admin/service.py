@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Row,
     Table,
     delete,
     exists,
@@ -298,40 +299,11 @@ class UserFilters:
     two_factor: bool | None = None
 
 
-@dataclass(frozen=True)
-class UserRow:
-    id: uuid.UUID
-    username: str
-    email: str | None
-    full_name: str | None
-    is_active: bool
-    is_verified: bool
-    is_admin: bool
-    two_factor_enabled: bool
-    created_at: datetime
-    last_login_at: datetime | None
-
-
 _TWO_FACTOR = (
     exists()
     .where(_totp.c.user_id == _users.c.id, _totp.c.confirmed_at.is_not(None))
     .correlate(_users)
 )
-
-
-def _row(row: Any) -> UserRow:
-    return UserRow(
-        id=row.id,
-        username=row.username,
-        email=row.email,
-        full_name=row.full_name,
-        is_active=row.is_active,
-        is_verified=row.is_verified,
-        is_admin=row.is_superuser,
-        two_factor_enabled=row.two_factor_enabled,
-        created_at=row.created_at,
-        last_login_at=row.last_login_at,
-    )
 
 
 def _user_query() -> Any:
@@ -342,7 +314,7 @@ def _user_query() -> Any:
         _users.c.full_name,
         _users.c.is_active,
         _users.c.is_verified,
-        _users.c.is_superuser,
+        _users.c.is_superuser.label("is_admin"),
         _users.c.created_at,
         _users.c.last_login_at,
         _users.c.username_key,
@@ -385,7 +357,7 @@ async def list_users(
     order: Order,
     limit: int,
     cursor: str | None,
-) -> tuple[list[UserRow], str | None]:
+) -> tuple[list[Row[Any]], str | None]:
     """One page of accounts, in a stable order (the sort key, then id), continued by a
     keyset cursor rather than an offset: deep pages cost what the first does, and
     accounts created meanwhile neither repeat nor skip rows."""
@@ -430,7 +402,7 @@ async def list_users(
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = _encode_cursor(sort, rows[-1]) if more and rows else None
-    return [_row(r) for r in rows], next_cursor
+    return list(rows), next_cursor
 
 
 def _after_prefix(prefix: str) -> str | None:
@@ -454,28 +426,12 @@ def _prefix_range(column: Any, prefix: str) -> ColumnElement[bool]:
     return condition
 
 
-async def get_user(session: AsyncSession, user_id: uuid.UUID) -> UserRow:
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> Row[Any]:
+    """The account as the admin lists show it (AdminUserRow's fields)."""
     row = (await session.execute(_user_query().where(_users.c.id == user_id))).one_or_none()
     if row is None:
         raise user_not_found()
-    return _row(row)
-
-
-async def live_sessions(session: AsyncSession, user_id: uuid.UUID) -> list[UserSession]:
-    return list(
-        (
-            await session.execute(
-                select(UserSession)
-                .where(
-                    UserSession.user_id == user_id,
-                    UserSession.revoked_at.is_(None),
-                    UserSession.expires_at > func.now(),
-                )
-                .order_by(UserSession.last_seen_at.desc())
-                .limit(100)
-            )
-        ).scalars()
-    )
+    return row
 
 
 ID_TIME_MARGIN = timedelta(minutes=5)

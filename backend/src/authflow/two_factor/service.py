@@ -7,9 +7,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, delete, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, Table, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -108,20 +108,18 @@ class Challenge:
     expires_in: int
 
 
-def _enabled_clause(user_id: uuid.UUID) -> list[object]:
+def _enabled_clause(user_id: uuid.UUID) -> list[ColumnElement[bool]]:
     return [_totp.c.user_id == user_id, _totp.c.confirmed_at.is_not(None)]
 
 
 async def is_enabled(target: AsyncSession | AsyncConnection, user_id: uuid.UUID) -> bool:
-    query = select(exists().where(*_enabled_clause(user_id)))  # type: ignore[arg-type]
+    query = select(exists().where(*_enabled_clause(user_id)))
     return bool((await target.execute(query)).scalar())
 
 
 async def status(session: AsyncSession, user_id: uuid.UUID) -> Status:
     enabled_at = (
-        await session.execute(
-            select(_totp.c.confirmed_at).where(*_enabled_clause(user_id))  # type: ignore[arg-type]
-        )
+        await session.execute(select(_totp.c.confirmed_at).where(*_enabled_clause(user_id)))
     ).scalar_one_or_none()
     left = (
         await session.execute(
@@ -221,16 +219,13 @@ async def confirm_enrolment(
 
 
 def _matching_step(
-    row: object, code: str, *, secret: ServerSecret, user_id: uuid.UUID, now: datetime
+    row: Row[Any], code: str, *, secret: ServerSecret, user_id: uuid.UUID, now: datetime
 ) -> int | None:
+    """The step of ``code`` for the credential ``row`` (see kit.totp.matching_step)."""
     if not totp.CODE_PATTERN.fullmatch(code):
         return None
-    plain = secret.unseal(
-        row.sealed_secret,  # type: ignore[attr-defined]
-        purpose=SEAL_PURPOSE,
-        context=user_id.bytes,
-    ).decode("ascii")
-    return totp.matching_step(plain, code, now=now, after=row.last_used_step)  # type: ignore[attr-defined]
+    plain = secret.unseal(row.sealed_secret, purpose=SEAL_PURPOSE, context=user_id.bytes)
+    return totp.matching_step(plain.decode("ascii"), code, now=now, after=row.last_used_step)
 
 
 async def _replace_recovery_codes(
@@ -276,9 +271,7 @@ async def disable(
 ) -> None:
     """Turn two-factor off: the secret, recovery codes and open challenges go."""
     removed = await session.execute(
-        delete(_totp)
-        .where(*_enabled_clause(user.id))  # type: ignore[arg-type]
-        .returning(_totp.c.user_id)
+        delete(_totp).where(*_enabled_clause(user.id)).returning(_totp.c.user_id)
     )
     if removed.one_or_none() is None:
         raise _not_enabled()
@@ -296,9 +289,7 @@ async def disable(
 
 async def _lock_enabled(session: AsyncSession, user_id: uuid.UUID) -> bool:
     row = await session.execute(
-        select(_totp.c.user_id)
-        .where(*_enabled_clause(user_id))  # type: ignore[arg-type]
-        .with_for_update()
+        select(_totp.c.user_id).where(*_enabled_clause(user_id)).with_for_update()
     )
     return row.one_or_none() is not None
 
@@ -332,11 +323,7 @@ async def verify_code(
     recovery code, spending it; anything else is ``code_invalid``. The credential row is
     locked, so two requests with one code cannot both pass."""
     row = (
-        await session.execute(
-            select(_totp)
-            .where(*_enabled_clause(user_id))  # type: ignore[arg-type]
-            .with_for_update()
-        )
+        await session.execute(select(_totp).where(*_enabled_clause(user_id)).with_for_update())
     ).one_or_none()
     if row is None:
         raise code_invalid()

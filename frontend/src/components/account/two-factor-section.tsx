@@ -4,6 +4,7 @@ import { useRouter } from "next/navigation";
 import { useEffect, useRef, useState, type FormEvent } from "react";
 
 import { StepUpCancelled, StepUpForm, useStepUp } from "@/components/auth/step-up";
+import { ActionFeedback } from "@/components/ui/action-feedback";
 import {
   alertClass,
   dangerButtonClass,
@@ -131,14 +132,7 @@ export function TwoFactorSection({ initialStatus }: { initialStatus: TwoFactorSt
 
   return (
     <div className="mt-4 space-y-4">
-      {error && (
-        <div role="alert" className={alertClass}>
-          {error}
-        </div>
-      )}
-      <p role="status" className={notice ? "text-sm text-emerald-800" : "sr-only"}>
-        {notice}
-      </p>
+      <ActionFeedback error={error} status={notice} />
 
       {view.name === "summary" && !status.enabled && (
         <>

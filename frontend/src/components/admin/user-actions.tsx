@@ -4,9 +4,9 @@ import { useRouter } from "next/navigation";
 import { useState } from "react";
 
 import { StepUpCancelled, StepUpForm, useStepUp } from "@/components/auth/step-up";
+import { ActionFeedback } from "@/components/ui/action-feedback";
 import { ConfirmPanel } from "@/components/ui/confirm-panel";
 import {
-  alertClass,
   dangerButtonClass,
   primaryButtonClass,
   secondaryButtonClass,
@@ -101,14 +101,7 @@ export function UserActions({ user }: { user: AdminUserRow }) {
 
   return (
     <div className="mt-4 space-y-4">
-      {error && (
-        <div role="alert" className={alertClass}>
-          {error}
-        </div>
-      )}
-      <p role="status" className={status ? "text-sm text-emerald-800" : "sr-only"}>
-        {status}
-      </p>
+      <ActionFeedback error={error} status={status} />
 
       {copy && confirming ? (
         <ConfirmPanel

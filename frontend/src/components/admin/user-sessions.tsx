@@ -5,8 +5,9 @@ import { useState } from "react";
 
 import { formatMoment } from "@/components/admin/format";
 import { StepUpCancelled, StepUpForm, useStepUp } from "@/components/auth/step-up";
+import { ActionFeedback } from "@/components/ui/action-feedback";
 import { ConfirmPanel } from "@/components/ui/confirm-panel";
-import { alertClass, dangerButtonClass, secondaryButtonClass } from "@/components/ui/styles";
+import { dangerButtonClass, secondaryButtonClass } from "@/components/ui/styles";
 import { ApiError, apiFetch } from "@/lib/api/client";
 import type { AdminSessionRow, RevokedCount } from "@/lib/api/types";
 
@@ -79,14 +80,7 @@ export function UserSessions({
 
   return (
     <div className="mt-4 space-y-4">
-      {error && (
-        <div role="alert" className={alertClass}>
-          {error}
-        </div>
-      )}
-      <p role="status" className={status ? "text-sm text-emerald-800" : "sr-only"}>
-        {status}
-      </p>
+      <ActionFeedback error={error} status={status} />
       {sessions.length === 0 ? (
         <p className="text-sm text-slate-600">Not signed in anywhere.</p>
       ) : (
