@@ -431,6 +431,15 @@ async def test_events_search(app: FastAPI, engine: AsyncEngine) -> None:
         assert {e["user_id"] for e in (await search(user_id=me))["items"]} == {me}
         assert not (await search(since="2999-01-01T00:00:00Z"))["items"]
         assert not (await search(until="2000-01-01T00:00:00"))["items"]
+        # The first and last moments a datetime holds, and beyond them once in UTC or
+        # widened by the id margin (found by tests/test_api_fuzz.py: these were 500s).
+        count = len(everything["items"])
+        for edge in ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00"):
+            assert len((await search(since=edge))["items"]) == count, edge
+            assert not (await search(until=edge))["items"], edge
+        for edge in ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59-01:00"):
+            assert len((await search(until=edge))["items"]) == count, edge
+            assert not (await search(since=edge))["items"], edge
         first = await search(limit="1")
         assert len(first["items"]) == 1 and first["next_before"] == first["items"][0]["id"]
         second = await search(limit="1", before=str(first["next_before"]))
