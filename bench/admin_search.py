@@ -36,7 +36,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_common import Postgres, single_run_lock
+from bench_common import (
+    DOMAINS,
+    FIRST_NAMES,
+    LAST_NAMES,
+    SELECTIVE_PREFIX_SQL,
+    Postgres,
+    echo_csrf_cookie,
+    enrol_admin,
+    insert_users,
+    single_run_lock,
+    sql_array,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKEND = ROOT / "backend"
@@ -48,10 +59,6 @@ PGDATA = ROOT / "var" / "bench-admin-postgres"
 # The same lock as bench/run: two benchmarks at once would disturb each other.
 
 ADMIN_USERNAME = "bench-admin"
-PASSWORD = "correct horse battery staple"  # a benchmark fixture, not a secret
-# Not a real hash: no one signs in as a generated user, and hashing 100,000 passwords
-# would take longer than the whole benchmark.
-FAKE_HASH = "$argon2id$v=19$m=19456,t=2,p=1$YmVuY2hmaXh0dXJl$bm90LWEtcmVhbC1oYXNo"
 
 # The target the issue sets is "well under a second"; a case over this p50 gets its plan
 # printed in full and is called out on the page.
@@ -60,49 +67,6 @@ SLOW_P50_MS = 100.0
 BLOCK_BEGIN = "<!-- admin-search:begin (written by bench/admin-search; keep this block) -->"
 BLOCK_END = "<!-- admin-search:end -->"
 
-# Common-ish names, most frequent first: the fill draws from the front more often, so
-# short prefixes ("ma", "jo") match thousands and a first name plus a few letters of a
-# last name matches a handful, as in a real user base.
-FIRST_NAMES = """
-james mary john patricia robert jennifer michael linda william elizabeth david barbara
-richard susan joseph jessica thomas sarah charles karen christopher lisa daniel nancy
-matthew betty anthony margaret mark sandra donald ashley steven kimberly paul emily andrew
-donna joshua michelle kenneth carol kevin amanda brian dorothy george melissa timothy
-deborah ronald stephanie edward rebecca jason sharon jeffrey laura ryan cynthia jacob
-kathleen gary amy nicholas angela eric shirley jonathan anna stephen brenda larry pamela
-justin emma scott nicole brandon helen benjamin samantha samuel katherine gregory christine
-alexander debra frank rachel patrick carolyn raymond janet jack catherine dennis maria
-jerry heather tyler diane aaron ruth jose julie adam olivia nathan joyce henry virginia
-zachary victoria douglas kelly peter lauren kyle christina noah joan ethan evelyn jeremy
-judith walter megan christian andrea keith cheryl roger hannah terry jacqueline austin
-martha sean gloria gerald teresa carl ann harold sara dylan madison arthur frances
-lawrence kathryn jordan janice jesse jean bryan abigail billy alice bruce judy gabriel
-sophia joe grace logan denise albert amber willard doris mateo lucia yuki amara sven
-ingrid oluwaseun priya wei chen fatima omar leila ivan olga giulia luca aoife niamh
-""".split()  # noqa: SIM905 (prose reads better than 200 quoted words)
-LAST_NAMES = """
-smith johnson williams brown jones garcia miller davis rodriguez martinez hernandez
-lopez gonzalez wilson anderson thomas taylor moore jackson martin lee perez thompson
-white harris sanchez clark ramirez lewis robinson walker young allen king wright scott
-torres nguyen hill flores green adams nelson baker hall rivera campbell mitchell carter
-roberts gomez phillips evans turner diaz parker cruz edwards collins reyes stewart
-morris morales murphy cook rogers gutierrez ortiz morgan cooper peterson bailey reed
-kelly howard ramos kim cox ward richardson watson brooks chavez wood james bennett gray
-mendoza ruiz hughes price alvarez castillo sanders patel myers long ross foster jimenez
-powell jenkins perry russell sullivan bell coleman butler henderson barnes gonzales
-fisher vasquez simmons romero jordan patterson alexander hamilton graham reynolds griffin
-wallace moreno west cole hayes bryant herrera gibson ellis tran medina aguilar stevens
-murray ford castro marshall owens harrison fernandez mcdonald woods washington kennedy
-wells vargas henry chen freeman webb tucker guzman burns crawford olson simpson porter
-hunter gordon mendez silva shaw snyder mason dixon munoz hunt hicks holmes palmer wagner
-black robertson boyd rose stone salazar fox warren mills meyer rice schmidt garza daniels
-ferguson nichols stephens soto weaver ryan gardner payne grant dunn kowalski novak
-okafor haddad nakamura rossi muller dubois jansen lindqvist oconnor byrne
-""".split()  # noqa: SIM905
-DOMAINS = """
-gmail.com outlook.com yahoo.com icloud.com proton.me hotmail.com example.org
-fastmail.com gmx.de web.de orange.fr mail.ru qq.com yandex.ru acme.io globex.com
-""".split()  # noqa: SIM905
 USER_AGENTS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0 Safari/537.36",
@@ -144,12 +108,6 @@ def log(msg: str) -> None:
     print(f"[admin-search] {msg}", flush=True)
 
 
-def sql_array(words: list[str]) -> str:
-    # Constants of this file (plain ASCII words), never user input.
-    assert all(re.fullmatch(r"[A-Za-z0-9 ./;:(),_-]+", w) for w in words)
-    return "ARRAY[" + ",".join(f"'{w}'" for w in words) + "]::text[]"
-
-
 def kind_case(column: str) -> str:
     """A CASE turning a uniform random ``column`` into an event kind with EVENT_KINDS' mix."""
     parts, upto = [], 0.0
@@ -160,55 +118,6 @@ def kind_case(column: str) -> str:
 
 
 # --------------------------------------------------------------------------- fixture SQL
-
-USERS_SQL = f"""
-INSERT INTO users (id, username, username_key, email, email_key, full_name, hashed_password,
-                   is_active, is_verified, is_superuser, created_at, updated_at,
-                   password_changed_at, last_login_at)
-SELECT gen_random_uuid(), username, lower(username), email, lower(email),
-       initcap(f) || ' ' || initcap(l), :hash,
-       r_active >= 0.03, r_verified >= 0.20, r_admin < 0.001,
-       created, created, created,
-       CASE WHEN r_login < 0.85 THEN created + (now() - created) * r_login2 END
-FROM (
-    SELECT *,
-        CASE
-            WHEN r_style < 0.35 THEN f || '.' || l || g
-            WHEN r_style < 0.55 THEN initcap(f) || '_' || initcap(l) || g
-            WHEN r_style < 0.75 THEN left(f, 1) || l || g
-            WHEN r_style < 0.90 THEN l || f || g
-            ELSE initcap(f) || g
-        END AS username,
-        CASE
-            WHEN r_email < 0.03 THEN NULL
-            WHEN r_email < 0.50 THEN f || '.' || l || g || '@' || d
-            WHEN r_email < 0.75 THEN l || '.' || f || g || '@' || d
-            ELSE left(f, 1) || l || g || '@' || d
-        END AS email,
-        -- More sign-ups lately than three years ago.
-        now() - interval '1095 days' * (r_created ^ 2) AS created
-    FROM (
-        SELECT g,
-            ({sql_array(FIRST_NAMES)})[1 + floor({len(FIRST_NAMES)} * random() ^ 2)::int] AS f,
-            ({sql_array(LAST_NAMES)})[1 + floor({len(LAST_NAMES)} * random() ^ 2)::int] AS l,
-            ({sql_array(DOMAINS)})[1 + floor({len(DOMAINS)} * random() ^ 3)::int] AS d,
-            random() AS r_style, random() AS r_email, random() AS r_created,
-            random() AS r_active, random() AS r_verified, random() AS r_admin,
-            random() AS r_login, random() AS r_login2
-        FROM generate_series(1, :users) AS g
-    ) AS drawn
-) AS named
-ORDER BY created
-ON CONFLICT DO NOTHING
-"""  # noqa: S608
-
-# A few percent of accounts have an authenticator app, most of them confirmed.
-TOTP_SQL = """
-INSERT INTO totp_credentials (user_id, sealed_secret, created_at, confirmed_at)
-SELECT id, decode(md5(id::text), 'hex'), created_at,
-       CASE WHEN random() < 0.85 THEN created_at + interval '1 hour' END
-FROM users WHERE random() < 0.03
-"""
 
 NUMBERED_USERS_SQL = """
 CREATE TEMP TABLE bench_numbered_users AS
@@ -277,10 +186,8 @@ async def fill(engine: Any, *, users: int, events: int, seed: float) -> dict[str
         await conn.execute(text("SET LOCAL synchronous_commit = off"))
         await conn.execute(text("SELECT setseed(:s)"), {"s": seed})
         t0 = time.perf_counter()
-        await conn.execute(text(USERS_SQL), {"users": users, "hash": FAKE_HASH})
-        await conn.execute(text(TOTP_SQL))
+        made = await insert_users(conn, users=users)
         timings["users_s"] = time.perf_counter() - t0
-        made = (await conn.execute(text("SELECT count(*) FROM users"))).scalar_one()
         t0 = time.perf_counter()
         await conn.execute(text(NUMBERED_USERS_SQL))
         await conn.execute(text(EVENTS_SQL), {"events": events, "users": made})
@@ -376,16 +283,8 @@ async def pick_parameters(engine: Any) -> dict[str, Any]:
 
         total = (await one("SELECT count(*) AS n FROM users")).n
         # A first name plus three letters of a last name ("mary.joh"): a handful of rows.
-        selective = (
-            await one(
-                r"""
-                SELECT substring(username_key FROM '^([a-z]+\.[a-z]{3})') AS q FROM users
-                WHERE username_key ~ '^[a-z]+\.[a-z]{3}' ORDER BY created_at, id
-                OFFSET :off LIMIT 1
-                """,
-                off=total // 10,  # about a third of usernames have this form
-            )
-        ).q
+        # About a third of usernames have this form.
+        selective = (await one(SELECTIVE_PREFIX_SQL, off=total // 10)).q
         # The most common two-letter start of a username: thousands of rows.
         broad = (
             await one(
@@ -588,53 +487,20 @@ def cases(p: dict[str, Any]) -> list[Case]:
 # --------------------------------------------------------------------------- the app
 
 
-async def _echo_csrf_cookie(request: httpx.Request) -> None:
-    """What the web app's fetch wrapper does: copy the CSRF cookie into the header."""
-    if request.method in ("GET", "HEAD", "OPTIONS"):
-        return
-    for part in request.headers.get("cookie", "").split(";"):
-        name, _, value = part.strip().partition("=")
-        if name == "__Host-authflow_csrf":
-            request.headers["X-CSRF-Token"] = value
-
-
 def client_for(app: Any) -> httpx.AsyncClient:
     # https, so the cookie jar sends the API's Secure / __Host- cookies back.
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 51000)),
         base_url="https://testserver",
-        event_hooks={"request": [_echo_csrf_cookie]},
+        event_hooks={"request": [echo_csrf_cookie]},
         timeout=60,
     )
 
 
 async def sign_in_admin(app: Any, engine: Any) -> httpx.AsyncClient:
-    """Sign up through the API, become an admin (SQL), enrol two-factor through the API:
-    what backend/tests/admin/test_router.py::admin_client does."""
-    import pyotp
-    from sqlalchemy import text
-
+    """An admin with two-factor, signed in on a client of the in-process app."""
     client = client_for(app)
-    r = await client.post(
-        "/api/auth/signup",
-        json={"username": ADMIN_USERNAME, "email": "bench-admin@example.com", "password": PASSWORD},
-    )
-    if r.status_code != 201:
-        raise RuntimeError(f"POST /api/auth/signup: {r.status_code} {r.text}")
-    async with engine.begin() as conn:
-        await conn.execute(
-            text("UPDATE users SET is_superuser = true WHERE username = :u"), {"u": ADMIN_USERNAME}
-        )
-    r = await client.post("/api/auth/2fa/enrol")
-    if r.status_code != 200:
-        raise RuntimeError(f"POST /api/auth/2fa/enrol: {r.status_code} {r.text}")
-    code = pyotp.TOTP(r.json()["secret"]).now()
-    r = await client.post("/api/auth/2fa/enrol/confirm", json={"code": code})
-    if r.status_code != 200:
-        raise RuntimeError(f"POST /api/auth/2fa/enrol/confirm: {r.status_code} {r.text}")
-    r = await client.get("/api/admin/users", params={"limit": 1})
-    if r.status_code != 200:
-        raise RuntimeError(f"GET /api/admin/users as the admin: {r.status_code} {r.text}")
+    await enrol_admin(client, engine, username=ADMIN_USERNAME, email="bench-admin@example.com")
     return client
 
 

@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         Field(validation_alias=AliasChoices("DATABASE_URL", "AUTHFLOW_DATABASE_URL")),
     ] = None
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    # The longest a request waits for a database connection, opening one or for a free
+    # one in the pool, before it answers 503 (asyncpg alone would wait 60 s on a server
+    # that accepts connections and never answers).
+    db_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # The longest one statement may take before the request gives up with a 503: without
+    # it, a server that stops answering (frozen, or cut off) holds requests forever.
+    db_command_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     # Where the browser sees the app; cookies and redirects are built for this origin.
     web_origin: str = "http://localhost:3000"

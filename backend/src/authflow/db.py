@@ -24,7 +24,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # No pre-ping: it costs a round trip on every checkout. A connection that died
         # with the server fails one request (503) and invalidates the pool, so the next
         # request reconnects.
-        pool_timeout=10,
+        pool_timeout=settings.db_connect_timeout_seconds,
+        connect_args={
+            "timeout": settings.db_connect_timeout_seconds,
+            "command_timeout": settings.db_command_timeout_seconds,
+        },
         # Errors name the statement but not its values (emails, hashes): the 503 and 500
         # paths log the exception.
         hide_parameters=True,

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,10 @@ DRIVER_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InterfaceError,
+    # A connection left broken: among others, an idle one that received the server's
+    # "terminating connection" notice (fast shutdown) and is used before the socket's
+    # close arrives ("cannot switch to state 12; another operation (2) is in progress").
+    asyncpg.exceptions.InternalClientError,
     OSError,
     TimeoutError,
 )
@@ -77,8 +82,20 @@ DRIVER_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 
 def is_database_unavailable(exc: BaseException) -> bool:
     """The database could not be reached (as opposed to a bug in a query)."""
-    return isinstance(exc, (OperationalError, InterfaceError, *DRIVER_CONNECTION_ERRORS)) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if isinstance(exc, (OperationalError, InterfaceError, *DRIVER_CONNECTION_ERRORS)):
+        return True
+    if isinstance(exc, PoolTimeoutError):
+        # No pooled connection came free within AUTHFLOW_DB_CONNECT_TIMEOUT_SECONDS:
+        # every one is busy, or stuck on a server that stopped answering.
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    # SQLAlchemy wraps most asyncpg errors in a plain DBAPIError and marks it invalidated
+    # only when a connection it held died. A server that refuses new connections while it
+    # starts up or shuts down ("the database system is starting up", SQLSTATE 57P03) is
+    # neither: what asyncpg raised says so.
+    return exc.connection_invalidated or (
+        exc.orig is not None and isinstance(exc.driver_exception, DRIVER_CONNECTION_ERRORS)
     )
 
 

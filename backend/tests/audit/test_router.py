@@ -229,3 +229,22 @@ async def test_events_cannot_be_changed_and_only_the_purge_deletes(
     purged = await audit_service.purge(engine, older_than=timedelta(days=365), now=utc_now())
     assert purged == 1
     assert await kinds(engine) == Counter({"signup": 1})
+
+
+async def test_the_purge_deletes_a_backlog_in_chunks(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    for name in ("old1", "old2", "old3", "old4", "old5"):
+        await signup(client, name)
+    async with engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE auth_events DISABLE TRIGGER USER"))
+        await conn.execute(text("UPDATE auth_events SET occurred_at = now() - interval '400 days'"))
+        await conn.execute(text("ALTER TABLE auth_events ENABLE TRIGGER USER"))
+    await signup(client, "recent")
+    # Two per transaction: the full chunks, then the short one that ends the loop.
+    purged = await audit_service.purge(
+        engine, older_than=timedelta(days=365), now=utc_now(), chunk=2
+    )
+    assert purged == 5
+    assert await kinds(engine) == Counter({"signup": 1})
+    assert await audit_service.purge(engine, older_than=timedelta(days=365), now=utc_now()) == 0

@@ -148,6 +148,7 @@ async def test_unknown_kids_reload_at_most_once_per_interval() -> None:
     loader, clock = Loader(keyset(SigningKey.generate())), Clock()
     keys = ring(loader, clock)
     await keys.reload()
+    clock.now += 1
     stranger = ring()
     for _ in range(3):
         token = stranger.issue_access_token(
@@ -155,11 +156,33 @@ async def test_unknown_kids_reload_at_most_once_per_interval() -> None:
         )
         with pytest.raises(UnknownSigningKey):
             await keys.verify(token)
-    assert loader.calls == 1  # the start-up load; made-up kids within 5 s load nothing
+    # The start-up load, then one for the first made-up kid; the next within 5 s load nothing.
+    assert loader.calls == 2
     clock.now += jwt_module.UNKNOWN_KID_RELOAD_INTERVAL + 0.1
     with pytest.raises(UnknownSigningKey):
         await keys.verify(token)
-    assert loader.calls == 2
+    assert loader.calls == 3
+
+
+async def test_a_periodic_reload_just_before_a_rotation_does_not_hide_it() -> None:
+    """A process that re-read the keys just before a rotation accepts, at once, a token
+    from a process that re-read them just after (tests/test_instances.py)."""
+    old, new = SigningKey.generate(), SigningKey.generate()
+    loader, clock = Loader(keyset(old)), Clock()
+    keys = ring(loader, clock)
+    await keys.reload()  # start-up
+    clock.now += 30
+    await keys.reload()  # periodic, a moment before the rotation
+    loader.current = keyset(new, old)
+    clock.now += 1
+    elsewhere = ring()
+    elsewhere.install(keyset(new, old))
+    token = elsewhere.issue_access_token(
+        subject=uuid.uuid4(), session_id=uuid.uuid4(), now=utc_now(), ttl=timedelta(minutes=1)
+    )
+    assert (await keys.verify(token))[0] is not None
+    assert loader.calls == 3
+    assert keys.signing.kid == new.kid
 
 
 async def test_concurrent_reloads_share_one_load() -> None:

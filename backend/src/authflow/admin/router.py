@@ -159,6 +159,8 @@ async def admin_verify_email(
 @router.post(
     "/users/{user_id}/password-reset",
     status_code=202,
+    # No body: without this the schema would promise JSON.
+    response_class=Response,
     responses={**CONFLICT, 429: {"model": ErrorResponse}},
 )
 async def admin_send_password_reset(

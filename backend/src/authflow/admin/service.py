@@ -8,7 +8,7 @@ import binascii
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
@@ -437,6 +437,18 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> Row[Any]:
 ID_TIME_MARGIN = timedelta(minutes=5)
 
 
+def _utc(moment: datetime, shift: timedelta = timedelta(0)) -> datetime:
+    """``moment + shift`` in UTC, held to the years a datetime can represent: a time in
+    year 1 or 9999 goes past them once moved by its offset or the margin (and the
+    driver sends every time in UTC)."""
+    try:
+        return (moment + shift).astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if moment.year == datetime.min.year else datetime.max).replace(
+            tzinfo=UTC
+        )
+
+
 @dataclass(frozen=True)
 class EventFilters:
     user_id: uuid.UUID | None = None
@@ -473,11 +485,11 @@ async def search_events(
     # an event is stamped vs inserted, clocks of different API hosts).
     if filters.since is not None:
         query = query.where(
-            _events.c.occurred_at >= filters.since,
+            _events.c.occurred_at >= _utc(filters.since),
             _events.c.id
             > func.coalesce(
                 select(_events.c.id)
-                .where(_events.c.occurred_at < filters.since - ID_TIME_MARGIN)
+                .where(_events.c.occurred_at < _utc(filters.since, -ID_TIME_MARGIN))
                 .order_by(_events.c.occurred_at.desc())
                 .limit(1)
                 .scalar_subquery(),
@@ -486,11 +498,11 @@ async def search_events(
         )
     if filters.until is not None:
         query = query.where(
-            _events.c.occurred_at < filters.until,
+            _events.c.occurred_at < _utc(filters.until),
             _events.c.id
             < func.coalesce(
                 select(_events.c.id)
-                .where(_events.c.occurred_at >= filters.until + ID_TIME_MARGIN)
+                .where(_events.c.occurred_at >= _utc(filters.until, ID_TIME_MARGIN))
                 .order_by(_events.c.occurred_at.asc())
                 .limit(1)
                 .scalar_subquery(),

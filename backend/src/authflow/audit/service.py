@@ -115,9 +115,28 @@ async def for_user(
     return list(rows.scalars())
 
 
-async def purge(engine: AsyncEngine, *, older_than: timedelta, now: datetime) -> int:
+# Events deleted per transaction: a backlog (a first purge, a lowered retention) goes in
+# short statements that each finish well inside AUTHFLOW_DB_COMMAND_TIMEOUT_SECONDS and
+# hold their locks briefly, instead of one DELETE that could time out every hour.
+PURGE_CHUNK_ROWS = 10_000
+
+
+async def purge(
+    engine: AsyncEngine, *, older_than: timedelta, now: datetime, chunk: int = PURGE_CHUNK_ROWS
+) -> int:
     """Delete events past retention: the only DELETE the table's trigger lets through."""
-    async with engine.begin() as conn:
-        await conn.execute(text("SET LOCAL authflow.audit_purge = 'on'"))
-        result = await conn.execute(delete(_events).where(_events.c.occurred_at < now - older_than))
-    return result.rowcount
+    cutoff = now - older_than
+    oldest = (
+        select(_events.c.id)
+        .where(_events.c.occurred_at < cutoff)
+        .order_by(_events.c.id)
+        .limit(chunk)
+    )
+    total = 0
+    while True:
+        async with engine.begin() as conn:
+            await conn.execute(text("SET LOCAL authflow.audit_purge = 'on'"))
+            result = await conn.execute(delete(_events).where(_events.c.id.in_(oldest)))
+        total += result.rowcount
+        if result.rowcount < chunk:
+            return total

@@ -320,7 +320,9 @@ async def _check_second_factor(
         )
         raise
     challenge.used_at = utc_now()
-    user = await session.get(User, user_id)
+    # Locked (shared), so a disable under way is waited for and then seen, and one that
+    # starts now waits for this sign-in's session, which it then ends.
+    user = await session.get(User, user_id, with_for_update={"read": True})
     # Disabled, or the password changed (a reset), since the password step.
     if user is None or not user.is_active or user.password_changed_at > challenge.created_at:
         raise two_factor.challenge_invalid()
@@ -651,7 +653,10 @@ def safe_next_path(value: str | None) -> str:
     "/resume",
     status_code=status.HTTP_303_SEE_OTHER,
     response_class=RedirectResponse,
-    responses={303: {"description": "Back to `next` with fresh cookies, or to /login"}},
+    responses={
+        303: {"description": "Back to `next` with fresh cookies, or to /login"},
+        422: {"model": ErrorResponse},
+    },
 )
 async def resume(
     request: Request,

@@ -175,7 +175,17 @@ class AuthService:
         if new_hash is not None:
             # A legacy bcrypt (or weaker Argon2) hash becomes today's Argon2id.
             changes["hashed_password"] = new_hash
-        await session.execute(update(_users).where(_users.c.id == found.id).values(**changes))
+        # Only while still active: an admin may have disabled the account since it was
+        # read. The update waits for that change to commit, then matches nothing, so no
+        # session starts after a disable ended the others (and none revives on re-enable).
+        still_active = await session.execute(
+            update(_users)
+            .where(_users.c.id == found.id, _users.c.is_active.is_(True))
+            .values(**changes)
+            .returning(_users.c.id)
+        )
+        if still_active.one_or_none() is None:
+            raise BadCredentials(reason="disabled", user_id=found.id)
         return found
 
     async def start_session(

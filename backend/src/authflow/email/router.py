@@ -38,6 +38,8 @@ async def verify_email(
 @router.post(
     "/resend-verification",
     status_code=status.HTTP_202_ACCEPTED,
+    # No body: without this the schema would promise JSON.
+    response_class=Response,
     responses={
         401: {"model": ErrorResponse},
         409: {"model": ErrorResponse},

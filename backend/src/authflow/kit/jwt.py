@@ -172,6 +172,12 @@ class KeyRing:
         self._verify_keys: dict[str, Ed25519PublicKey] = {}
         self._jwks: dict[str, Any] = {"keys": []}
         self._loaded_at = float("-inf")
+        # Only reloads caused by unknown kids count against their rate limit: counting the
+        # periodic ones too kept a process that had re-read the keys just before a rotation
+        # refusing the new key's tokens (signed by a process that re-read just after) until
+        # its next periodic reload; with AUTHFLOW_KEY_RELOAD_SECONDS under the interval, it
+        # never reloaded for an unknown kid at all.
+        self._unknown_kid_reload_at = float("-inf")
         self._reload_lock = asyncio.Lock()
         self._verified: OrderedDict[str, VerifiedToken] = OrderedDict()
 
@@ -214,11 +220,13 @@ class KeyRing:
         try:
             return self.verify_access_token(token, verify_exp=verify_exp)
         except UnknownSigningKey:
+            now = self._monotonic()
             if (
                 self._keyset is not None
-                and self._monotonic() - self._loaded_at < UNKNOWN_KID_RELOAD_INTERVAL
+                and now - self._unknown_kid_reload_at < UNKNOWN_KID_RELOAD_INTERVAL
             ):
                 raise
+            self._unknown_kid_reload_at = now
         await self.reload()
         return self.verify_access_token(token, verify_exp=verify_exp)
 
