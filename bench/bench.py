@@ -1928,14 +1928,16 @@ def profile_text(sc: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- main
 
 
-# bench/admin-search keeps a short block of its own at the end of the page.
-OTHER_BLOCK = "<!-- admin-search:begin"
+# Blocks at the end of the page that this script does not write: the reading of the
+# figures (by hand, dated by the run it reads) and bench/admin-search's summary.
+KEPT_BLOCKS = ("<!-- findings:begin", "<!-- admin-search:begin")
 
 
 def write_doc(page: str) -> None:
-    """Write docs/performance.md, keeping the block other benchmarks add at its end."""
+    """Write docs/performance.md, keeping the blocks others add at its end."""
     old = DOC.read_text() if DOC.exists() else ""
-    kept = old[old.index(OTHER_BLOCK) :] if OTHER_BLOCK in old else ""
+    starts = [old.index(marker) for marker in KEPT_BLOCKS if marker in old]
+    kept = old[min(starts) :] if starts else ""
     DOC.write_text(page.rstrip("\n") + "\n\n" + kept if kept else page)
 
 

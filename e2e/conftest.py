@@ -1,5 +1,6 @@
-"""Browser tests against the real stack: embedded PostgreSQL, the API under uvicorn and the
-production build of the web app (``next build`` + ``next start``), driven in Chromium.
+"""Browser tests against the real stack: embedded PostgreSQL, two API instances under uvicorn
+behind a round-robin balancer (e2e/balancer.py) and the production build of the web app
+(``next build`` + ``next start``), driven in Chromium.
 
 Everything is started here and stopped by PID at the end of the run.
 """
@@ -44,6 +45,8 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 AXE = FRONTEND / "node_modules" / "axe-core" / "axe.min.js"
+# Answered by e2e/balancer.py itself, never forwarded.
+BALANCER_COUNTS = "/__balancer/counts"
 
 
 class Mailbox:
@@ -93,8 +96,16 @@ class Stack:
     database_url: str
     # What the API runs with; the `authflow` command needs the same.
     env: dict[str, str]
-    # Every message the API's outbox worker delivered to the test SMTP server.
+    # Every message the API's outbox workers delivered to the test SMTP server.
     mailbox: Mailbox
+    # The API instances behind the balancer at api_url, in its order (a, b).
+    backend_urls: tuple[str, ...] = ()
+
+    def balancer_counts(self) -> dict[str, int]:
+        """Requests the balancer has sent to each instance so far: {"a": n, "b": m}."""
+        url = f"{self.api_url}{BALANCER_COUNTS}"
+        counts = httpx.get(url, timeout=5, trust_env=False).json()
+        return {str(k): int(v) for k, v in counts.items()}
 
 
 def _wait_for(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 120) -> None:
@@ -119,6 +130,33 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _start_api(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "uvicorn",
+                "authflow.main:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                # The balancer appends to whatever X-Forwarded-For the web app and the
+                # browser sent; never take the client address from it.
+                "--no-proxy-headers",
+                # The API logs each request itself (JSON, with its request id).
+                "--no-access-log",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _build_web(api_url: str) -> None:
@@ -178,33 +216,31 @@ def stack() -> Iterator[Stack]:
         subprocess.run(
             [PYTHON, "-m", "alembic", "upgrade", "head"], cwd=ROOT / "backend", env=env, check=True
         )
-        with (logs / "e2e-api.log").open("wb") as api_log:
+        # Two instances on one database, each with its own outbox worker, behind a
+        # balancer that alternates per request: every test below also shows that any
+        # instance carries on what the other started (docs/deployment.md).
+        backend_urls = []
+        for name in ("a", "b"):
+            port = devdb.free_port()
+            backend_urls.append(f"http://127.0.0.1:{port}")
+            procs.append(_start_api(port, env, logs / f"e2e-api-{name}.log"))
+            _wait_for(f"{backend_urls[-1]}/api/health", procs[-1], f"API {name}")
+        with (logs / "e2e-balancer.log").open("wb") as balancer_log:
             procs.append(
                 subprocess.Popen(
                     [
                         PYTHON,
-                        "-m",
-                        "uvicorn",
-                        "authflow.main:create_app",
-                        "--factory",
-                        "--host",
-                        "127.0.0.1",
+                        str(ROOT / "e2e" / "balancer.py"),
                         "--port",
                         str(api_port),
-                        "--log-level",
-                        "warning",
-                        # The web app's rewrite forwards whatever X-Forwarded-For the
-                        # browser sent; never take the client address from it.
-                        "--no-proxy-headers",
-                        # The API logs each request itself (JSON, with its request id).
-                        "--no-access-log",
+                        *backend_urls,
                     ],
                     env=env,
-                    stdout=api_log,
+                    stdout=balancer_log,
                     stderr=subprocess.STDOUT,
                 )
             )
-        _wait_for(f"{api_url}/api/health", procs[-1], "API")
+        _wait_for(f"{api_url}{BALANCER_COUNTS}", procs[-1], "balancer")
         with (logs / "e2e-web.log").open("wb") as web_log:
             procs.append(
                 subprocess.Popen(
@@ -229,6 +265,7 @@ def stack() -> Iterator[Stack]:
             database_url=devdb.url(db_port),
             env=env,
             mailbox=mailbox,
+            backend_urls=tuple(backend_urls),
         )
     finally:
         for proc in reversed(procs):
