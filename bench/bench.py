@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -970,10 +971,7 @@ class ScalingRunner(Runner):
                 headers=(f"Cookie: {ACCESS_COOKIE}={acc.admin_cookie}",),
             ),
         }  # fmt: skip
-        if base not in specs:
-            return super().spec(name, connections)
         spec = specs[base]
-        spec.name = name
         if warmup:
             spec.title = f"warm-up: {spec.title}"
         return spec
@@ -1648,6 +1646,22 @@ def render_scaling(sc: dict[str, Any], charts: list[tuple[str, str]]) -> list[st
     runs = [(ds, run) for ds in datasets for run in ds["runs"]]
     first = datasets[0]["runs"][0]["cases"]
     cols = [f"{ds['users_requested']:,} × {run['processes']}" for ds, run in runs]
+
+    def grid(metric: str, digits: int, vs_bare: Callable[[dict[str, Any]], str]) -> list[str]:
+        """One row per case, one column per dataset × process count: the metric, then
+        (except for bare) its ratio to bare; a case with errors is flagged."""
+        rows = ["| Case | " + " | ".join(cols) + " |", "|---|" + "--:|" * len(cols)]
+        for name in SCALING_CASES:
+            cells = []
+            for _, run in runs:
+                c = run["cases"].get(name, {})
+                cell = _fmt(c.get(metric), digits)
+                if name != "bare":
+                    cell += f" ({vs_bare(run['ratios'].get(name, {}))})"
+                cells.append(f"**{cell} ⚠**" if c.get("flagged") else cell)
+            rows.append(f"| {first[name]['title']} | " + " | ".join(cells) + " |")
+        return rows
+
     lines = [
         "## Scaling: API processes × users",
         "",
@@ -1678,36 +1692,12 @@ def render_scaling(sc: dict[str, Any], charts: list[tuple[str, str]]) -> list[st
         "",
         "Columns: users × API processes.",
         "",
-        "| Case | " + " | ".join(cols) + " |",
-        "|---|" + "--:|" * len(cols),
-    ]
-    for name in SCALING_CASES:
-        cells = []
-        for _, run in runs:
-            c = run["cases"].get(name, {})
-            rr = run["ratios"].get(name, {})
-            cell = _fmt(c.get("rps"), 0)
-            if name != "bare":
-                cell += f" ({_ratio3(rr.get('rps_vs_bare'))})"
-            cells.append(f"**{cell} ⚠**" if c.get("flagged") else cell)
-        lines.append(f"| {first[name]['title']} | " + " | ".join(cells) + " |")
-    lines += [
+        *grid("rps", 0, lambda rr: _ratio3(rr.get("rps_vs_bare"))),
         "",
         "### p99 latency: ms (÷ bare p99)",
         "",
-        "| Case | " + " | ".join(cols) + " |",
-        "|---|" + "--:|" * len(cols),
+        *grid("p99_ms", 1, lambda rr: _x(rr.get("p99_vs_bare"), 1)),
     ]
-    for name in SCALING_CASES:
-        cells = []
-        for _, run in runs:
-            c = run["cases"].get(name, {})
-            rr = run["ratios"].get(name, {})
-            cell = _fmt(c.get("p99_ms"), 1)
-            if name != "bare":
-                cell += f" ({_x(rr.get('p99_vs_bare'), 1)})"
-            cells.append(f"**{cell} ⚠**" if c.get("flagged") else cell)
-        lines.append(f"| {first[name]['title']} | " + " | ".join(cells) + " |")
     # Speed-up over one process, and the cost of a bigger table, as ratios of this run.
     more = [n for n in procs if n != procs[0]]
     if more:

@@ -53,11 +53,13 @@ def _end_to_end(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]
 
 class Balancer:
     def __init__(self, backends: list[str]) -> None:
-        self.names = list(string.ascii_lowercase[: len(backends)])
-        self.backends = dict(zip(self.names, backends, strict=True))
-        self.counts = dict.fromkeys(self.names, 0)
-        self._next = itertools.cycle(self.names)
-        self._client: httpx.AsyncClient | None = None
+        names = list(string.ascii_lowercase[: len(backends)])
+        self.backends = dict(zip(names, backends, strict=True))
+        self.counts = dict.fromkeys(names, 0)
+        self._next = itertools.cycle(names)
+        # No proxy from the environment, no cookie jar or redirects of its own: the
+        # browser's requests and the API's answers pass through unchanged.
+        self._client = httpx.AsyncClient(trust_env=False, follow_redirects=False, timeout=60)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -69,15 +71,9 @@ class Balancer:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                # No proxy from the environment, no cookie jar or redirects of its own: the
-                # browser's requests and the API's answers pass through unchanged.
-                self._client = httpx.AsyncClient(
-                    trust_env=False, follow_redirects=False, timeout=60
-                )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._client is not None:
-                    await self._client.aclose()
+                await self._client.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -86,7 +82,6 @@ class Balancer:
             body = json.dumps(self.counts).encode()
             await _respond(send, 200, body, b"application/json")
             return
-        assert self._client is not None
         # Buffered: the API's request bodies are small, and a complete body can be replayed
         # nowhere else anyway (no retries here: a failed request fails, as it should).
         chunks: list[bytes] = []

@@ -99,13 +99,12 @@ class Stack:
     # Every message the API's outbox workers delivered to the test SMTP server.
     mailbox: Mailbox
     # The API instances behind the balancer at api_url, in its order (a, b).
-    backend_urls: tuple[str, ...] = ()
+    backend_urls: tuple[str, ...]
 
     def balancer_counts(self) -> dict[str, int]:
         """Requests the balancer has sent to each instance so far: {"a": n, "b": m}."""
         url = f"{self.api_url}{BALANCER_COUNTS}"
-        counts = httpx.get(url, timeout=5, trust_env=False).json()
-        return {str(k): int(v) for k, v in counts.items()}
+        return dict(httpx.get(url, timeout=5, trust_env=False).json())
 
 
 def _wait_for(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 120) -> None:

@@ -15,7 +15,8 @@ import httpx
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from e2e.conftest import VAR, Stack
-from e2e.test_login_journey import PASSWORD, sign_up, unique_username
+from e2e.test_account import sign_in
+from e2e.test_login_journey import sign_up, unique_username
 from e2e.test_refresh import expire_access_token, spent_refresh_tokens
 
 INSTANCES = ("a", "b")
@@ -25,7 +26,6 @@ class Traffic:
     """What reached each instance from now on: the balancer's counts and the access logs."""
 
     def __init__(self, stack: Stack) -> None:
-        assert len(stack.backend_urls) == len(INSTANCES), stack.backend_urls
         self.stack = stack
         self.counts = stack.balancer_counts()
         self.offsets = {name: self._log(name).stat().st_size for name in INSTANCES}
@@ -61,9 +61,6 @@ class Traffic:
             if (r["method"], r["path"], r["status"]) == (method, path, status)
         ]
 
-    def answered(self, method: str, path: str, status: int) -> set[str]:
-        return set(self.answers(method, path, status))
-
     def forwarded(self) -> int:
         return sum(self.stack.balancer_counts().values())
 
@@ -84,35 +81,28 @@ def until_both_answer(
     """Run ``step`` until both instances have answered ``method path`` with ``status``.
     A step that sends an even number of requests would keep sending that one to the same
     instance: then shift the alternation by one before the next step."""
+    got = traffic.answers(method, path, status)
     for _ in range(tries):
-        seen = len(traffic.answers(method, path, status))
+        seen = len(got)
         forwarded = traffic.forwarded()
         step()
         # The access-log line is written as the answer leaves, so it is there at once or
         # very nearly.
         deadline = time.monotonic() + 5
-        while len(traffic.answers(method, path, status)) == seen:
+        while len(got := traffic.answers(method, path, status)) == seen:
             if time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        if traffic.answered(method, path, status) == set(INSTANCES):
+        if set(got) == set(INSTANCES):
             return
         if (traffic.forwarded() - forwarded) % 2 == 0:
             traffic.nudge()
-    raise AssertionError(f"{method} {path} {status}: {traffic.answers(method, path, status)}")
+    raise AssertionError(f"{method} {path} {status}: {got}")
 
 
 def assert_both_served(traffic: Traffic) -> None:
     served = traffic.served()
     assert all(served[name] > 0 for name in INSTANCES), served
-
-
-def sign_in(page: Page, username: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Username or email").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/account$"))
 
 
 def test_a_session_works_at_both_instances(
@@ -195,7 +185,7 @@ def test_sign_out_ends_the_session_at_both_instances(
             401,
             lambda: load_notes_with_the_copy(r"/login\?next=%2Fnotes$"),
         )
-        assert traffic.answered("GET", "/api/users/me", 200) == set()
+        assert not traffic.answers("GET", "/api/users/me", 200)
         assert_both_served(traffic)
     finally:
         copy.close()
@@ -212,6 +202,7 @@ def test_revoking_other_sessions_is_seen_at_both_instances(
     try:
         phone = other.new_page()
         sign_in(phone, username)
+        expect(phone).to_have_url(re.compile(r"/account$"))
         cookies = other.cookies()
 
         page.reload()

@@ -70,8 +70,10 @@ def test_a_forged_access_cookie_never_reaches_a_page(
 def api_kids(stack: Stack) -> list[list[str]]:
     """The published key ids of each instance: asked directly, since through the balancer
     one instance that has reloaded would hide another that has not."""
-    urls = stack.backend_urls or (stack.api_url,)
-    keys = [httpx.get(f"{url}/.well-known/jwks.json", timeout=5).json()["keys"] for url in urls]
+    keys = [
+        httpx.get(f"{url}/.well-known/jwks.json", timeout=5).json()["keys"]
+        for url in stack.backend_urls
+    ]
     return [[k["kid"] for k in instance] for instance in keys]
 
 

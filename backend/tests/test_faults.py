@@ -45,6 +45,7 @@ from authflow.kit.passwords import PasswordHasher
 from authflow.kit.tokens import new_token, token_hash
 from tests.conftest import BACKEND, client_for
 from tests.email.conftest import Mailbox, SmtpServer, smtp_settings
+from tests.email.conftest import smtp_server as smtp_server  # the fixture, shared
 
 PASSWORD = "correct horse battery staple"
 OTHER_PASSWORD = "purple elephant skates daily"
@@ -147,14 +148,6 @@ def cluster() -> Iterator[Cluster]:
             devdb.stop(pgdata)
         finally:
             shutil.rmtree(pgdata, ignore_errors=True)
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    server = SmtpServer(devdb.free_port())
-    server.start()
-    yield server
-    server.stop()
 
 
 # -- Steady load from several tasks -----------------------------------------------------------
@@ -312,17 +305,20 @@ def _note_successes(
     monkeypatch.setattr(owner, name, noted)
 
 
+# What the app's lifespan runs in the background.
+BACKGROUND_TASKS = {
+    "_reload_keys_periodically",
+    "_purge_throttle_periodically",
+    "_purge_audit_periodically",
+    "OutboxWorker.run",
+}
+
+
 def _background_tasks() -> dict[str, asyncio.Task[Any]]:
-    names = {
-        "_reload_keys_periodically",
-        "_purge_throttle_periodically",
-        "_purge_audit_periodically",
-        "OutboxWorker.run",
-    }
     return {
         qualname: task
         for task in asyncio.all_tasks()
-        if (qualname := getattr(task.get_coro(), "__qualname__", "")) in names
+        if (qualname := getattr(task.get_coro(), "__qualname__", "")) in BACKGROUND_TASKS
     }
 
 
@@ -374,14 +370,7 @@ async def test_postgres_stopped_and_started_again_under_load(
 
         # The background tasks lived through it, and each has worked since the restart.
         tasks = _background_tasks()
-        assert sorted(tasks) == sorted(
-            [
-                "OutboxWorker.run",
-                "_purge_audit_periodically",
-                "_purge_throttle_periodically",
-                "_reload_keys_periodically",
-            ]
-        )
+        assert set(tasks) == BACKGROUND_TASKS
         assert not any(task.done() for task in tasks.values())
         for what, times in worked.items():
             await _eventually(lambda times=times: any(t > started for t in times), what)

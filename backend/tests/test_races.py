@@ -56,11 +56,6 @@ NO_THROTTLE = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _tables_emptied_after_each_test(engine: AsyncEngine) -> None:
-    """Asking for ``engine`` is what makes the suite's cleanup run after a test."""
-
-
 @pytest.fixture
 def racing_app(make_app: Callable[..., FastAPI], engine: AsyncEngine) -> Callable[..., Any]:
     """An app (lifespan running) with a pool for every racer; ``hash_concurrency`` sets

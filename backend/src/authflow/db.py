@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import ColumnElement, Executable, Table, delete, select, tuple_
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -43,6 +44,34 @@ def autocommit(engine: AsyncEngine) -> AsyncEngine:
     """The same pool, for single-statement work such as the per-request auth lookup:
     without a transaction there is no BEGIN and no COMMIT, so one query is one round trip."""
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def delete_in_chunks(
+    engine: AsyncEngine,
+    table: Table,
+    condition: ColumnElement[bool],
+    *,
+    chunk: int,
+    setup: Sequence[Executable] = (),
+    progress: Callable[[int], None] = lambda _rows: None,
+) -> int:
+    """Delete ``table``'s rows matching ``condition``, ``chunk`` at a time, each chunk in a
+    short transaction of its own (after the ``setup`` statements): a backlog never holds
+    locks for long nor becomes one statement that outlasts the command timeout. Every
+    chunk re-checks the condition on the rows it deletes. Returns the rows deleted;
+    ``progress`` hears the running total after each full chunk."""
+    key = tuple_(*table.primary_key.columns)
+    batch = select(*table.primary_key.columns).where(condition).limit(chunk)
+    total = 0
+    while True:
+        async with engine.begin() as conn:
+            for statement in setup:
+                await conn.execute(statement)
+            result = await conn.execute(delete(table).where(condition, key.in_(batch)))
+        total += result.rowcount
+        if result.rowcount < chunk:
+            return total
+        progress(total)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

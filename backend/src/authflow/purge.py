@@ -26,13 +26,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, delete, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Table, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from authflow.audit import service as audit_service
 from authflow.config import Settings
+from authflow.db import delete_in_chunks
 from authflow.models import (
     AuthEvent,
     EmailOutbox,
@@ -133,21 +135,6 @@ async def _count(engine: AsyncEngine, target: Target) -> int:
         return int((await conn.execute(query)).scalar_one())
 
 
-async def _delete(engine: AsyncEngine, target: Target, progress: Callable[[str, int], None]) -> int:
-    key = tuple_(*target.table.primary_key.columns)
-    chunk = select(*target.table.primary_key.columns).where(target.condition).limit(CHUNK_ROWS)
-    total = 0
-    while True:
-        async with engine.begin() as conn:
-            result = await conn.execute(
-                delete(target.table).where(target.condition, key.in_(chunk))
-            )
-        total += result.rowcount
-        if result.rowcount < CHUNK_ROWS:
-            return total
-        progress(target.table.name, total)
-
-
 async def purge(
     engine: AsyncEngine,
     *,
@@ -159,7 +146,16 @@ async def purge(
     """Delete (or with ``dry_run`` count) what the module docstring lists."""
     done = []
     for target in targets(settings, now):
-        rows = await (_count(engine, target) if dry_run else _delete(engine, target, progress))
+        if dry_run:
+            rows = await _count(engine, target)
+        else:
+            rows = await delete_in_chunks(
+                engine,
+                target.table,
+                target.condition,
+                chunk=CHUNK_ROWS,
+                progress=partial(progress, target.table.name),
+            )
         done.append(Purged(target.table.name, rows, target.what))
     retention = timedelta(days=settings.audit_retention_days)
     if dry_run:

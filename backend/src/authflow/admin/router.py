@@ -102,11 +102,9 @@ async def admin_get_user(
 ) -> AdminUserDetail:
     """One account: profile, live sessions and its 20 newest events."""
     user = await admin_service.get_user(session, user_id)
-    # The account owner's own list, read the same way; "current" means nothing here.
-    live = await user_session_service.list_live(
-        session, user_id=user_id, current_id=admin.session_id
-    )
-    sessions = [AdminSessionRow.model_validate(row.model_dump()) for row in live]
+    # The account owner's own list, without the owner's view ("current", "remember me").
+    live = await user_session_service.list_live(session, user_id=user_id, current_id=None)
+    sessions = [AdminSessionRow.model_validate(row, from_attributes=True) for row in live]
     events, _ = await admin_service.search_events(
         session, filters=EventFilters(user_id=user_id), limit=20, before=None
     )

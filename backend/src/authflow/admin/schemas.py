@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from authflow.user_session.schemas import SessionSummary
+
 
 class AdminUserRow(BaseModel):
     id: uuid.UUID
@@ -25,15 +27,8 @@ class AdminUserPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
 
 
-class AdminSessionRow(BaseModel):
-    id: uuid.UUID
-    created_at: datetime
-    last_seen_at: datetime
-    expires_at: datetime
-    ip: str | None
-    user_agent: str | None
-    browser: str
-    device: str
+class AdminSessionRow(SessionSummary):
+    pass
 
 
 class AdminEventRow(BaseModel):

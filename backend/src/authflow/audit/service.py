@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select, text
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from authflow.db import delete_in_chunks
 from authflow.kit.client import ClientInfo
 from authflow.kit.clock import utc_now
 from authflow.models import AuthEvent
@@ -116,8 +117,7 @@ async def for_user(
 
 
 # Events deleted per transaction: a backlog (a first purge, a lowered retention) goes in
-# short statements that each finish well inside AUTHFLOW_DB_COMMAND_TIMEOUT_SECONDS and
-# hold their locks briefly, instead of one DELETE that could time out every hour.
+# short statements that each finish well inside AUTHFLOW_DB_COMMAND_TIMEOUT_SECONDS.
 PURGE_CHUNK_ROWS = 10_000
 
 
@@ -125,18 +125,10 @@ async def purge(
     engine: AsyncEngine, *, older_than: timedelta, now: datetime, chunk: int = PURGE_CHUNK_ROWS
 ) -> int:
     """Delete events past retention: the only DELETE the table's trigger lets through."""
-    cutoff = now - older_than
-    oldest = (
-        select(_events.c.id)
-        .where(_events.c.occurred_at < cutoff)
-        .order_by(_events.c.id)
-        .limit(chunk)
+    return await delete_in_chunks(
+        engine,
+        _events,
+        _events.c.occurred_at < now - older_than,
+        chunk=chunk,
+        setup=[text("SET LOCAL authflow.audit_purge = 'on'")],
     )
-    total = 0
-    while True:
-        async with engine.begin() as conn:
-            await conn.execute(text("SET LOCAL authflow.audit_purge = 'on'"))
-            result = await conn.execute(delete(_events).where(_events.c.id.in_(oldest)))
-        total += result.rowcount
-        if result.rowcount < chunk:
-            return total

@@ -6,7 +6,9 @@ from datetime import datetime
 from pydantic import BaseModel
 
 
-class SessionRead(BaseModel):
+class SessionSummary(BaseModel):
+    """A live session as anyone may be shown it: the owner (below) and admins."""
+
     id: uuid.UUID
     created_at: datetime
     last_seen_at: datetime
@@ -15,6 +17,9 @@ class SessionRead(BaseModel):
     user_agent: str | None
     browser: str
     device: str
+
+
+class SessionRead(SessionSummary):
     remember_me: bool
     current: bool
 

@@ -26,7 +26,7 @@ def _live(user_id: uuid.UUID) -> list[ColumnElement[bool]]:
 
 class UserSessionService:
     async def list_live(
-        self, session: AsyncSession, *, user_id: uuid.UUID, current_id: uuid.UUID
+        self, session: AsyncSession, *, user_id: uuid.UUID, current_id: uuid.UUID | None
     ) -> list[SessionRead]:
         rows = (
             await session.execute(
